@@ -1,0 +1,183 @@
+//! The admin API's configuration: command-line flags with environment
+//! fallbacks (`admin-api --help` lists them all), validated before any socket
+//! is bound.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use shared::config::{DatabaseArgs, TelemetryArgs, parse_duration, parse_secret};
+
+/// The shortener's admin API: users, links, events, bulk import; owns all writes.
+#[derive(Debug, Parser)]
+#[command(name = "admin-api", version, about)]
+pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "ADMIN_LISTEN",
+        default_value = "0.0.0.0:8081",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Public base URL of the redirector, the prefix of `short_url` and of QR codes.
+    #[arg(
+        long,
+        env = "PUBLIC_BASE_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    pub public_base_url: url::Url,
+
+    /// Comma-separated API keys; when unset the API is open (a warning is logged).
+    #[arg(long, env = "ADMIN_API_KEYS", value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub admin_api_keys: Option<SecretString>,
+
+    /// Length of generated short codes (6 to 16).
+    #[arg(long, env = "SHORT_CODE_LENGTH", default_value_t = 7,
+          value_parser = clap::value_parser!(u8).range(6..=16), global = true)]
+    pub short_code_length: u8,
+
+    /// Most users `GET /users` returns when the client asks for no page.
+    #[arg(long, env = "USERS_LIST_CAP", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i64).range(1..=1_000_000), global = true)]
+    pub users_list_cap: i64,
+
+    /// Postgres connections in this process's pool. Size it so that
+    /// replicas × this + redirector replicas × their fallback pool stays
+    /// under Postgres `max_connections` (100 by default) with room to spare.
+    #[arg(long, env = "ADMIN_DB_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a pool connection before answering 503.
+    #[arg(long, env = "ADMIN_DB_ACQUIRE_TIMEOUT", default_value = "3s", value_parser = parse_duration, global = true)]
+    pub db_acquire_timeout: Duration,
+
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration, global = true)]
+    pub shutdown_timeout: Duration,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// What to do; serving is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve (the default).
+    Serve,
+    /// Apply pending migrations and exit (for a Kubernetes Job).
+    Migrate,
+}
+
+impl Config {
+    /// Checks what clap cannot: URLs, keys. Called before binding.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.database.url()?;
+        if !matches!(self.public_base_url.scheme(), "http" | "https")
+            || self.public_base_url.host_str().is_none()
+        {
+            bail!("PUBLIC_BASE_URL must be an http(s) URL with a host");
+        }
+        if self.db_acquire_timeout.is_zero() {
+            bail!("ADMIN_DB_ACQUIRE_TIMEOUT must be more than zero");
+        }
+        self.api_keys().context("ADMIN_API_KEYS")?;
+        Ok(())
+    }
+
+    /// The configured API keys (empty: the API is open).
+    pub fn api_keys(&self) -> anyhow::Result<Vec<SecretString>> {
+        let Some(raw) = &self.admin_api_keys else {
+            return Ok(Vec::new());
+        };
+        let keys: Vec<SecretString> = raw
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| SecretString::from(k.to_owned()))
+            .collect();
+        if keys.is_empty() {
+            bail!("is set but holds no key; unset it to run without auth");
+        }
+        Ok(keys)
+    }
+
+    /// `PUBLIC_BASE_URL` without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("admin-api").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_serve() {
+        let config = parse(&[]).expect("defaults parse");
+        config.validate().expect("defaults are valid");
+        assert_eq!(config.command, None);
+        assert_eq!(config.listen.port(), 8081);
+        assert_eq!(config.short_code_length, 7);
+        assert_eq!(config.public_base(), "http://localhost:8080");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let refused_by_clap: &[&[&str]] = &[
+            &["--short-code-length", "5"],
+            &["--short-code-length", "17"],
+            &["--listen", "nowhere"],
+            &["--db-acquire-timeout", "3 parsecs"],
+            &["--db-max-connections", "0"],
+            &["--log-format", "xml"],
+        ];
+        for args in refused_by_clap {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+        let refused_by_validate: &[&[&str]] = &[
+            &["--public-base-url", "ftp://x"],
+            &["--admin-api-keys", " , "],
+            &["--database-url", "mysql://x/y"],
+        ];
+        for args in refused_by_validate {
+            let config = parse(args).expect("parses");
+            assert!(
+                config.validate().is_err(),
+                "{args:?} should fail validation"
+            );
+        }
+    }
+
+    #[test]
+    fn api_keys_are_split_and_trimmed() {
+        let config = parse(&["--admin-api-keys", "k1, k2 ,,k3", "migrate"]).expect("parses");
+        let keys: Vec<String> = config
+            .api_keys()
+            .expect("valid")
+            .iter()
+            .map(|k| k.expose_secret().to_owned())
+            .collect();
+        assert_eq!(keys, ["k1", "k2", "k3"]);
+        assert_eq!(config.command, Some(Command::Migrate));
+    }
+}

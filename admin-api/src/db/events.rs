@@ -1,0 +1,111 @@
+//! Queries on `events`: the audit trail and, later, visits.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub url_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub details: Value,
+}
+
+/// An event to write.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub url_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub event_type: &'a str,
+    pub details: Value,
+    /// `None`: now.
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> sqlx::Result<EventRow> {
+    sqlx::query_as!(
+        EventRow,
+        "INSERT INTO events (url_id, user_id, event_type, details, occurred_at)
+         VALUES ($1, $2, $3, $4, COALESCE($5, date_trunc('second', now())))
+         RETURNING id, url_id, user_id, event_type, occurred_at, details",
+        event.url_id,
+        event.user_id,
+        event.event_type,
+        event.details,
+        event.occurred_at
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Writes one event of `event_type` per link, all stamped now (one statement,
+/// however many links a user had).
+pub async fn insert_for_links(
+    db: impl PgExecutor<'_>,
+    event_type: &str,
+    url_ids: &[i64],
+    user_ids: &[i64],
+    details: &[Value],
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "INSERT INTO events (url_id, user_id, event_type, details)
+         SELECT u, r, $1, d FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(u, r, d)",
+        event_type,
+        url_ids,
+        user_ids,
+        details
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Filters of `GET /events`.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub url_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub event_type: Option<String>,
+}
+
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: &EventFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as!(
+        EventRow,
+        "SELECT id, url_id, user_id, event_type, occurred_at, details FROM events
+         WHERE ($1::bigint IS NULL OR url_id = $1)
+           AND ($2::bigint IS NULL OR user_id = $2)
+           AND ($3::text IS NULL OR event_type = $3)
+         ORDER BY id LIMIT $4 OFFSET $5",
+        filter.url_id,
+        filter.user_id,
+        filter.event_type.as_deref(),
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>, filter: &EventFilter) -> sqlx::Result<i64> {
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM events
+           WHERE ($1::bigint IS NULL OR url_id = $1)
+             AND ($2::bigint IS NULL OR user_id = $2)
+             AND ($3::text IS NULL OR event_type = $3)"#,
+        filter.url_id,
+        filter.user_id,
+        filter.event_type.as_deref()
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(n)
+}

@@ -1,0 +1,246 @@
+//! Queries of the bulk CSV import: table locks, conflict checks that name the
+//! first offending row, set-based upserts by id, and the id sequences moved
+//! past imported ids so that new rows never collide with them.
+//!
+//! Rows travel as parallel arrays through `UNNEST`, one statement per table
+//! however many rows a file holds. Row numbers are the arrays' 1-based
+//! ordinality, which is the file's data-row number.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+/// Users of one file, as parallel columns.
+#[derive(Debug, Default)]
+pub struct UserColumns {
+    pub ids: Vec<i64>,
+    pub usernames: Vec<String>,
+    pub emails: Vec<String>,
+    pub created_at: Vec<DateTime<Utc>>,
+}
+
+/// Links of one file, as parallel columns.
+#[derive(Debug, Default)]
+pub struct UrlColumns {
+    pub ids: Vec<i64>,
+    pub user_ids: Vec<i64>,
+    pub short_codes: Vec<String>,
+    pub original_urls: Vec<String>,
+    pub titles: Vec<String>,
+    pub is_active: Vec<bool>,
+    pub redirect_types: Vec<i16>,
+    pub expires_at: Vec<Option<DateTime<Utc>>>,
+    pub created_at: Vec<DateTime<Utc>>,
+    pub updated_at: Vec<DateTime<Utc>>,
+}
+
+/// Events of one file, as parallel columns.
+#[derive(Debug, Default)]
+pub struct EventColumns {
+    pub ids: Vec<i64>,
+    pub url_ids: Vec<Option<i64>>,
+    pub user_ids: Vec<Option<i64>>,
+    pub event_types: Vec<String>,
+    pub occurred_at: Vec<DateTime<Utc>>,
+    pub details: Vec<Value>,
+}
+
+/// Which table an import writes; each has its own lock and sequence.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Users,
+    Urls,
+    Events,
+}
+
+/// Blocks other writers of the table until the import commits, so that the
+/// conflict checks below stay true and no concurrent insert takes an id the
+/// import is about to use. Readers are not blocked.
+pub async fn lock(db: impl PgExecutor<'_>, table: Table) -> sqlx::Result<()> {
+    match table {
+        Table::Users => {
+            sqlx::query!("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                .execute(db)
+                .await?
+        }
+        Table::Urls => {
+            sqlx::query!("LOCK TABLE urls IN SHARE ROW EXCLUSIVE MODE")
+                .execute(db)
+                .await?
+        }
+        Table::Events => {
+            sqlx::query!("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+                .execute(db)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// Moves the table's id sequence past its largest id.
+pub async fn bump_id_sequence(db: impl PgExecutor<'_>, table: Table) -> sqlx::Result<()> {
+    match table {
+        Table::Users => sqlx::query!(
+            "SELECT setval('users_id_seq', GREATEST((SELECT max(id) FROM users), (SELECT last_value FROM users_id_seq)))"
+        )
+        .fetch_one(db)
+        .await
+        .map(drop),
+        Table::Urls => sqlx::query!(
+            "SELECT setval('urls_id_seq', GREATEST((SELECT max(id) FROM urls), (SELECT last_value FROM urls_id_seq)))"
+        )
+        .fetch_one(db)
+        .await
+        .map(drop),
+        Table::Events => sqlx::query!(
+            "SELECT setval('events_id_seq', GREATEST((SELECT max(id) FROM events), (SELECT last_value FROM events_id_seq)))"
+        )
+        .fetch_one(db)
+        .await
+        .map(drop),
+    }
+}
+
+/// The first row whose email belongs to a live user outside the file.
+pub async fn first_email_taken(
+    db: impl PgExecutor<'_>,
+    rows: &UserColumns,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!" FROM UNNEST($1::bigint[], $2::text[]) WITH ORDINALITY AS r(id, email, ord)
+           WHERE EXISTS (SELECT 1 FROM users u
+                         WHERE lower(u.email) = lower(r.email) AND u.deleted_at IS NULL
+                           AND u.id <> ALL($1::bigint[]))
+           ORDER BY r.ord LIMIT 1"#,
+        &rows.ids,
+        &rows.emails
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn upsert_users(db: impl PgExecutor<'_>, rows: &UserColumns) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "INSERT INTO users (id, username, email, created_at)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
+         ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, email = EXCLUDED.email,
+             created_at = EXCLUDED.created_at, deleted_at = NULL",
+        &rows.ids,
+        &rows.usernames,
+        &rows.emails,
+        &rows.created_at
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The first row naming a user that does not exist (or was deleted).
+pub async fn first_missing_user(
+    db: impl PgExecutor<'_>,
+    user_ids: &[i64],
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!" FROM UNNEST($1::bigint[]) WITH ORDINALITY AS r(id, ord)
+           WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = r.id AND u.deleted_at IS NULL)
+           ORDER BY r.ord LIMIT 1"#,
+        user_ids
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The first row whose code another link (live or deleted) holds.
+pub async fn first_code_taken(
+    db: impl PgExecutor<'_>,
+    rows: &UrlColumns,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!" FROM UNNEST($1::bigint[], $2::text[]) WITH ORDINALITY AS r(id, code, ord)
+           WHERE EXISTS (SELECT 1 FROM urls u WHERE u.short_code = r.code AND u.id <> r.id)
+           ORDER BY r.ord LIMIT 1"#,
+        &rows.ids,
+        &rows.short_codes
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "INSERT INTO urls (id, user_id, short_code, original_url, title, is_active, redirect_type,
+                           expires_at, created_at, updated_at)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                              $6::boolean[], $7::smallint[], $8::timestamptz[], $9::timestamptz[],
+                              $10::timestamptz[])
+         ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, short_code = EXCLUDED.short_code,
+             original_url = EXCLUDED.original_url, title = EXCLUDED.title,
+             is_active = EXCLUDED.is_active, redirect_type = EXCLUDED.redirect_type,
+             expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at,
+             updated_at = EXCLUDED.updated_at, deleted_at = NULL",
+        &rows.ids,
+        &rows.user_ids,
+        &rows.short_codes,
+        &rows.original_urls,
+        &rows.titles,
+        &rows.is_active,
+        &rows.redirect_types,
+        &rows.expires_at as &[Option<DateTime<Utc>>],
+        &rows.created_at,
+        &rows.updated_at
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The first row naming a link id that does not exist (deleted links count
+/// as existing: their history may be imported).
+pub async fn first_missing_url(
+    db: impl PgExecutor<'_>,
+    url_ids: &[Option<i64>],
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!" FROM UNNEST($1::bigint[]) WITH ORDINALITY AS r(id, ord)
+           WHERE r.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM urls u WHERE u.id = r.id)
+           ORDER BY r.ord LIMIT 1"#,
+        url_ids as &[Option<i64>]
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The first row naming a user id that does not exist (deleted users count).
+pub async fn first_missing_event_user(
+    db: impl PgExecutor<'_>,
+    user_ids: &[Option<i64>],
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!" FROM UNNEST($1::bigint[]) WITH ORDINALITY AS r(id, ord)
+           WHERE r.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = r.id)
+           ORDER BY r.ord LIMIT 1"#,
+        user_ids as &[Option<i64>]
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn upsert_events(db: impl PgExecutor<'_>, rows: &EventColumns) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+                              $5::timestamptz[], $6::jsonb[])
+         ON CONFLICT (id) DO UPDATE SET url_id = EXCLUDED.url_id, user_id = EXCLUDED.user_id,
+             event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,
+             details = EXCLUDED.details",
+        &rows.ids,
+        &rows.url_ids as &[Option<i64>],
+        &rows.user_ids as &[Option<i64>],
+        &rows.event_types,
+        &rows.occurred_at,
+        &rows.details
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

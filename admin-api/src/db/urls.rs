@@ -1,0 +1,193 @@
+//! Queries on `urls`. Deleted links (soft-deleted) are invisible here, but
+//! their codes stay taken.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+/// A live link as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub short_code: String,
+    pub original_url: String,
+    pub title: String,
+    pub is_active: bool,
+    pub redirect_type: i16,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A link to create.
+#[derive(Debug)]
+pub struct NewUrl<'a> {
+    pub user_id: i64,
+    pub original_url: &'a str,
+    pub title: &'a str,
+    pub redirect_type: i16,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The editable fields of a link, all set at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlFields {
+    pub title: String,
+    pub is_active: bool,
+    pub original_url: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub redirect_type: i16,
+}
+
+/// Inserts a link under `short_code` unless the code is taken (then `None`:
+/// the caller draws another code or answers 409).
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    new: &NewUrl<'_>,
+    short_code: &str,
+) -> sqlx::Result<Option<UrlRow>> {
+    sqlx::query_as!(
+        UrlRow,
+        "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (short_code) DO NOTHING
+         RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
+                   expires_at, created_at, updated_at",
+        new.user_id,
+        short_code,
+        new.original_url,
+        new.title,
+        new.redirect_type,
+        new.expires_at
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow>> {
+    sqlx::query_as!(
+        UrlRow,
+        "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
+                expires_at, created_at, updated_at
+         FROM urls WHERE id = $1 AND deleted_at IS NULL",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Reads a live link and locks it until the transaction ends.
+pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow>> {
+    sqlx::query_as!(
+        UrlRow,
+        "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
+                expires_at, created_at, updated_at
+         FROM urls WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Filters of `GET /urls`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UrlFilter {
+    pub user_id: Option<i64>,
+    pub is_active: Option<bool>,
+}
+
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: UrlFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<UrlRow>> {
+    sqlx::query_as!(
+        UrlRow,
+        "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
+                expires_at, created_at, updated_at
+         FROM urls
+         WHERE deleted_at IS NULL
+           AND ($1::bigint IS NULL OR user_id = $1)
+           AND ($2::boolean IS NULL OR is_active = $2)
+         ORDER BY id LIMIT $3 OFFSET $4",
+        filter.user_id,
+        filter.is_active,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>, filter: UrlFilter) -> sqlx::Result<i64> {
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM urls
+           WHERE deleted_at IS NULL
+             AND ($1::bigint IS NULL OR user_id = $1)
+             AND ($2::boolean IS NULL OR is_active = $2)"#,
+        filter.user_id,
+        filter.is_active
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(n)
+}
+
+/// Writes the editable fields. `updated_at` strictly increases with every
+/// change, even two within one second (the contract's precision), so a client
+/// can always tell that a link changed.
+pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sqlx::Result<UrlRow> {
+    sqlx::query_as!(
+        UrlRow,
+        "UPDATE urls SET title = $2, is_active = $3, original_url = $4, expires_at = $5,
+                redirect_type = $6,
+                updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
+         WHERE id = $1
+         RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
+                   expires_at, created_at, updated_at",
+        id,
+        fields.title,
+        fields.is_active,
+        fields.original_url,
+        fields.expires_at,
+        fields.redirect_type
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// A link that was just deleted.
+#[derive(Debug, Clone)]
+pub struct DeletedUrl {
+    pub id: i64,
+    pub user_id: i64,
+    pub short_code: String,
+}
+
+/// Soft-deletes a live link.
+pub async fn soft_delete(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<DeletedUrl>> {
+    sqlx::query_as!(
+        DeletedUrl,
+        "UPDATE urls SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL
+         RETURNING id, user_id, short_code",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Soft-deletes every live link of a user.
+pub async fn soft_delete_by_user(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+) -> sqlx::Result<Vec<DeletedUrl>> {
+    sqlx::query_as!(
+        DeletedUrl,
+        "UPDATE urls SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL
+         RETURNING id, user_id, short_code",
+        user_id
+    )
+    .fetch_all(db)
+    .await
+}

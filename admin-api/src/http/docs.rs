@@ -1,0 +1,37 @@
+//! The OpenAPI document's header. Paths and schemas are collected from the
+//! handlers' `#[utoipa::path]` annotations by `utoipa-axum`, so the document
+//! cannot drift from the routes.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "URL shortener admin API",
+        description = "Users, links, events, bulk CSV import. Errors are JSON: \
+            `{code, status, message, error, details?}`. Lists take `page` and `per_page` \
+            and answer `X-Total-Count` and `Link` headers. Timestamps are UTC \
+            `YYYY-MM-DDTHH:MM:SS`; inputs also accept RFC 3339 with an offset. \
+            When `ADMIN_API_KEYS` is set, send `Authorization: Bearer <key>` or `X-API-Key`."
+    ),
+    modifiers(&Security),
+    tags((name = "users"), (name = "urls"), (name = "events"), (name = "health"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}

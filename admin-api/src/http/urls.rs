@@ -1,0 +1,357 @@
+//! `/urls`: create, list, read, update, delete, bulk import. Every write and
+//! its audit event commit in one transaction.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::db::urls::{NewUrl, UrlFields, UrlFilter, UrlRow};
+use crate::db::{events, urls, users};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, PathId, Query};
+use crate::import::{CsvUpload, ImportResult, UploadForm};
+use crate::pagination::{Page, PageParams, page_response};
+use crate::patch::{InputTimestamp, nullable, present};
+use crate::short_codes;
+use crate::state::AppState;
+use crate::validate;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_urls, create_url))
+        .routes(routes!(get_url, update_url, delete_url))
+}
+
+pub(crate) fn bulk_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import_urls))
+}
+
+/// A link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UrlResponse {
+    id: i64,
+    user_id: i64,
+    short_code: String,
+    original_url: String,
+    title: String,
+    is_active: bool,
+    #[serde(with = "shared::time::serde_ts")]
+    #[schema(value_type = String, example = "2025-09-28T22:57:23")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "shared::time::serde_ts")]
+    #[schema(value_type = String, example = "2025-09-28T22:57:23")]
+    updated_at: DateTime<Utc>,
+    #[serde(with = "shared::time::serde_ts_option")]
+    #[schema(value_type = Option<String>)]
+    expires_at: Option<DateTime<Utc>>,
+    /// 301, 302, 307 or 308.
+    redirect_type: i16,
+    /// The public link: `PUBLIC_BASE_URL/{short_code}`.
+    short_url: String,
+}
+
+impl UrlResponse {
+    fn new(row: UrlRow, state: &AppState) -> Self {
+        let short_url = format!("{}/{}", state.settings.public_base, row.short_code);
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            short_code: row.short_code,
+            original_url: row.original_url,
+            title: row.title,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            expires_at: row.expires_at,
+            redirect_type: row.redirect_type,
+            short_url,
+        }
+    }
+}
+
+/// Body of `POST /urls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUrl {
+    user_id: i64,
+    /// Absolute http(s) URL, at most 2048 bytes.
+    original_url: String,
+    #[serde(default)]
+    title: Option<String>,
+    /// Custom code `[A-Za-z0-9_-]{3,32}`, not all digits, not reserved; generated when absent.
+    #[serde(default)]
+    short_code: Option<String>,
+    /// When the link stops redirecting; must be in the future.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2030-01-01T00:00:00")]
+    expires_at: Option<InputTimestamp>,
+    /// 301, 302 (default), 307 or 308.
+    #[serde(default)]
+    redirect_type: Option<i64>,
+}
+
+/// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUrl {
+    #[serde(default, deserialize_with = "present")]
+    title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    is_active: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    original_url: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "2030-01-01T00:00:00")]
+    expires_at: Option<Option<InputTimestamp>>,
+    #[serde(default, deserialize_with = "present")]
+    redirect_type: Option<i64>,
+}
+
+/// Filters of `GET /urls`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UrlQuery {
+    /// Only this user's links.
+    user_id: Option<i64>,
+    /// Only active (`true`) or inactive (`false`) links.
+    is_active: Option<bool>,
+}
+
+fn check_url(value: &str, state: &AppState) -> ApiResult<String> {
+    validate::target_url(value, state.settings.public_host.as_deref())
+        .map_err(|p| ApiError::validation("original_url", p))
+}
+
+fn check_title(value: &str) -> ApiResult<()> {
+    validate::title(value).map_err(|p| ApiError::validation("title", p))
+}
+
+fn check_redirect_type(value: i64) -> ApiResult<i16> {
+    validate::redirect_type(value).map_err(|p| ApiError::validation("redirect_type", p))
+}
+
+fn check_expiry(value: InputTimestamp) -> ApiResult<DateTime<Utc>> {
+    if value.0 <= Utc::now() {
+        return Err(ApiError::validation("expires_at", "must be in the future"));
+    }
+    Ok(value.0)
+}
+
+/// List links.
+#[utoipa::path(get, path = "/urls", tag = "urls", params(PageParams, UrlQuery),
+    responses((status = 200, body = [UrlResponse], description = "Links by id; X-Total-Count and Link headers"),
+              (status = 400, body = ErrorBody)))]
+async fn list_urls(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<PageParams>,
+    Query(query): Query<UrlQuery>,
+) -> ApiResult<Response> {
+    let page = Page::from_params(&params, None)?;
+    let filter = UrlFilter {
+        user_id: query.user_id,
+        is_active: query.is_active,
+    };
+    let rows = urls::list(&state.pool, filter, page.limit(), page.offset()).await?;
+    let total = urls::count(&state.pool, filter).await?;
+    let items: Vec<UrlResponse> = rows
+        .into_iter()
+        .map(|r| UrlResponse::new(r, &state))
+        .collect();
+    Ok(page_response(items, total, page, &uri))
+}
+
+/// Create a link (never de-duplicated: the same URL twice gets two codes).
+#[utoipa::path(post, path = "/urls", tag = "urls", request_body = CreateUrl,
+    responses((status = 201, body = UrlResponse), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "Unknown user"),
+              (status = 409, body = ErrorBody, description = "Custom code taken"), (status = 422, body = ErrorBody)))]
+async fn create_url(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateUrl>,
+) -> ApiResult<Response> {
+    let original_url = check_url(&body.original_url, &state)?;
+    let title = body.title.unwrap_or_default();
+    check_title(&title)?;
+    if let Some(code) = &body.short_code {
+        shared::short_code::validate_custom(code)
+            .map_err(|e| ApiError::validation("short_code", e.to_string()))?;
+    }
+    let redirect_type = check_redirect_type(body.redirect_type.unwrap_or(302))?;
+    let expires_at = body.expires_at.map(check_expiry).transpose()?;
+
+    let mut tx = state.pool.begin().await?;
+    if !users::lock_live(&mut *tx, body.user_id).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    let new = NewUrl {
+        user_id: body.user_id,
+        original_url: &original_url,
+        title: &title,
+        redirect_type,
+        expires_at,
+    };
+    let row = match &body.short_code {
+        Some(code) => urls::insert(&mut *tx, &new, code)
+            .await?
+            .ok_or_else(|| ApiError::conflict("short_code", "is already taken"))?,
+        None => short_codes::insert_with_generated_code(&mut tx, &state, &new).await?,
+    };
+    let details = json!({"short_code": row.short_code, "original_url": row.original_url});
+    let created = events::NewEvent {
+        url_id: Some(row.id),
+        user_id: Some(row.user_id),
+        event_type: "created",
+        details,
+        occurred_at: Some(row.created_at),
+    };
+    events::insert(&mut *tx, &created).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UrlResponse::new(row, &state)),
+    )
+        .into_response())
+}
+
+/// Read a link by id.
+#[utoipa::path(get, path = "/urls/{id}", tag = "urls", params(("id" = i64, Path, description = "digits only")),
+    responses((status = 200, body = UrlResponse), (status = 404, body = ErrorBody)))]
+async fn get_url(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<UrlResponse>> {
+    let row = urls::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("url"))?;
+    Ok(axum::Json(UrlResponse::new(row, &state)))
+}
+
+/// Update a link; one `updated` event per changed field.
+#[utoipa::path(put, path = "/urls/{id}", tag = "urls", params(("id" = i64, Path)), request_body = UpdateUrl,
+    responses((status = 200, body = UrlResponse), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_url(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<UpdateUrl>,
+) -> ApiResult<axum::Json<UrlResponse>> {
+    let original_url = body
+        .original_url
+        .as_deref()
+        .map(|u| check_url(u, &state))
+        .transpose()?;
+    if let Some(title) = &body.title {
+        check_title(title)?;
+    }
+    let redirect_type = body.redirect_type.map(check_redirect_type).transpose()?;
+    let expires_at = body
+        .expires_at
+        .map(|e| e.map(check_expiry).transpose())
+        .transpose()?;
+
+    let mut tx = state.pool.begin().await?;
+    let current = urls::get_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("url"))?;
+    let old = UrlFields {
+        title: current.title.clone(),
+        is_active: current.is_active,
+        original_url: current.original_url.clone(),
+        expires_at: current.expires_at,
+        redirect_type: current.redirect_type,
+    };
+    let new = UrlFields {
+        title: body.title.unwrap_or_else(|| old.title.clone()),
+        is_active: body.is_active.unwrap_or(old.is_active),
+        original_url: original_url.unwrap_or_else(|| old.original_url.clone()),
+        expires_at: expires_at.unwrap_or(old.expires_at),
+        redirect_type: redirect_type.unwrap_or(old.redirect_type),
+    };
+    let changes = changed_fields(&old, &new);
+    if changes.is_empty() {
+        return Ok(axum::Json(UrlResponse::new(current, &state)));
+    }
+    let row = urls::update(&mut *tx, id, &new).await?;
+    let details: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|(field, value)| json!({"field": field, "new_value": value}))
+        .collect();
+    let n = details.len();
+    events::insert_for_links(
+        &mut *tx,
+        "updated",
+        &vec![row.id; n],
+        &vec![row.user_id; n],
+        &details,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(UrlResponse::new(row, &state)))
+}
+
+/// The fields that differ, with their new values written as the contract's
+/// `updated` events want them (booleans `"true"`/`"false"`, timestamps in the
+/// contract's format, null as `""`).
+fn changed_fields(old: &UrlFields, new: &UrlFields) -> Vec<(&'static str, String)> {
+    let mut changes = Vec::new();
+    if old.title != new.title {
+        changes.push(("title", new.title.clone()));
+    }
+    if old.is_active != new.is_active {
+        changes.push(("is_active", new.is_active.to_string()));
+    }
+    if old.original_url != new.original_url {
+        changes.push(("original_url", new.original_url.clone()));
+    }
+    if old.expires_at != new.expires_at {
+        changes.push((
+            "expires_at",
+            new.expires_at
+                .as_ref()
+                .map(shared::time::format)
+                .unwrap_or_default(),
+        ));
+    }
+    if old.redirect_type != new.redirect_type {
+        changes.push(("redirect_type", new.redirect_type.to_string()));
+    }
+    changes
+}
+
+/// Delete a link; its code stops redirecting and is never reused; its events stay.
+#[utoipa::path(delete, path = "/urls/{id}", tag = "urls", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    let deleted = urls::soft_delete(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("url"))?;
+    let event = events::NewEvent {
+        url_id: Some(deleted.id),
+        user_id: Some(deleted.user_id),
+        event_type: "deleted",
+        details: json!({"short_code": deleted.short_code, "reason": "user_requested"}),
+        occurred_at: None,
+    };
+    events::insert(&mut *tx, &event).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Import links from a CSV file in the old service's format: all rows or
+/// none, upserted by id.
+#[utoipa::path(post, path = "/urls/bulk", tag = "urls",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn import_urls(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
+    let own_host = state.settings.public_host.as_deref();
+    let result = crate::import::urls::import(&state.pool, &upload, own_host).await?;
+    Ok((StatusCode::CREATED, axum::Json(result)).into_response())
+}

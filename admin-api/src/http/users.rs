@@ -1,0 +1,180 @@
+//! `/users`: create, list, read, update, delete, bulk import.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::db::{events, urls, users};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBody, PathId, Query};
+use crate::import::{CsvUpload, ImportResult, UploadForm};
+use crate::pagination::{Page, PageParams, page_response};
+use crate::patch::present;
+use crate::state::AppState;
+use crate::validate;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+}
+
+pub(crate) fn bulk_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import_users))
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    id: i64,
+    username: String,
+    email: String,
+    /// UTC, `YYYY-MM-DDTHH:MM:SS`.
+    #[serde(with = "shared::time::serde_ts")]
+    #[schema(value_type = String, example = "2025-07-18T23:45:12")]
+    created_at: DateTime<Utc>,
+}
+
+impl From<users::UserRow> for UserResponse {
+    fn from(row: users::UserRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Body of `POST /users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// 1 to 64 characters; need not be unique.
+    username: String,
+    /// Unique, compared case-insensitively.
+    email: String,
+}
+
+/// Body of `PUT /users/{id}`: any subset of the fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, deserialize_with = "present")]
+    username: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<String>,
+}
+
+fn check_username(value: &str) -> ApiResult<()> {
+    validate::username(value).map_err(|p| ApiError::validation("username", p))
+}
+
+fn check_email(value: &str) -> ApiResult<()> {
+    validate::email(value).map_err(|p| ApiError::validation("email", p))
+}
+
+/// List users (all of them, up to a cap, when no page is asked for).
+#[utoipa::path(get, path = "/users", tag = "users", params(PageParams),
+    responses((status = 200, body = [UserResponse], description = "Users by id; X-Total-Count and Link headers"),
+              (status = 400, body = ErrorBody)))]
+async fn list_users(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    let page = Page::from_params(&params, Some(state.settings.users_list_cap))?;
+    let rows = users::list(&state.pool, page.limit(), page.offset()).await?;
+    let total = users::count(&state.pool).await?;
+    let items: Vec<UserResponse> = rows.into_iter().map(Into::into).collect();
+    Ok(page_response(items, total, page, &uri))
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = UserResponse), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "Email taken"), (status = 422, body = ErrorBody)))]
+async fn create_user(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> ApiResult<Response> {
+    check_username(&body.username)?;
+    check_email(&body.email)?;
+    let row = users::insert(&state.pool, &body.username, &body.email).await?;
+    Ok((StatusCode::CREATED, axum::Json(UserResponse::from(row))).into_response())
+}
+
+/// Read a user.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserResponse), (status = 404, body = ErrorBody)))]
+async fn get_user(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<UserResponse>> {
+    let row = users::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Update a user's username and/or email. An empty object changes nothing.
+#[utoipa::path(put, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUser,
+    responses((status = 200, body = UserResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_user(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<UpdateUser>,
+) -> ApiResult<axum::Json<UserResponse>> {
+    if let Some(username) = &body.username {
+        check_username(username)?;
+    }
+    if let Some(email) = &body.email {
+        check_email(email)?;
+    }
+    let row = users::update(
+        &state.pool,
+        id,
+        body.username.as_deref(),
+        body.email.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Delete a user. Their links are deleted with them (each gets a `deleted`
+/// event with reason `user_deleted`) and stop redirecting; past events stay.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_user(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    if !users::soft_delete(&mut *tx, id).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    let deleted = urls::soft_delete_by_user(&mut *tx, id).await?;
+    let url_ids: Vec<i64> = deleted.iter().map(|d| d.id).collect();
+    let user_ids: Vec<i64> = deleted.iter().map(|d| d.user_id).collect();
+    let details: Vec<serde_json::Value> = deleted
+        .iter()
+        .map(|d| serde_json::json!({"short_code": d.short_code, "reason": "user_deleted"}))
+        .collect();
+    events::insert_for_links(&mut *tx, "deleted", &url_ids, &user_ids, &details).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Import users from a CSV file (`id,username,email,created_at`): all rows
+/// or none, upserted by id.
+#[utoipa::path(post, path = "/users/bulk", tag = "users",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn import_users(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
+    let result = crate::import::users::import(&state.pool, &upload).await?;
+    Ok((StatusCode::CREATED, axum::Json(result)).into_response())
+}

@@ -1,0 +1,200 @@
+//! Bulk CSV import (`POST /users/bulk`, `/urls/bulk`, `/events/bulk`) of the
+//! old service's file formats: the multipart upload, CSV decoding with row
+//! numbers in every error, and the cell formats (`True`/`False`, timestamps
+//! with a space and no offset). Each resource's rules live in its submodule;
+//! every import is one transaction, all rows or none.
+
+pub mod events;
+pub mod urls;
+pub mod users;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// Largest CSV upload, in bytes (the contract's 50 MiB).
+pub const CSV_BODY_LIMIT: usize = 50 * 1024 * 1024;
+
+/// The multipart form of an import, for the API docs.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The CSV file, with a header row.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// What an import answers: `imported` and `count` are both the number of rows
+/// in the file (both names, because old clients read either).
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+pub struct ImportResult {
+    pub imported: u64,
+    pub count: u64,
+}
+
+impl ImportResult {
+    fn of(rows: usize) -> Self {
+        Self {
+            imported: rows as u64,
+            count: rows as u64,
+        }
+    }
+}
+
+/// The `file` part of a `multipart/form-data` upload.
+#[derive(Debug)]
+pub struct CsvUpload {
+    bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for CsvUpload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let mut form = Multipart::from_request(req, state).await.map_err(|_| {
+            ApiError::bad_request("expected a multipart/form-data body with a `file` part")
+        })?;
+        loop {
+            let field = form.next_field().await.map_err(multipart_error)?;
+            let Some(field) = field else {
+                return Err(ApiError::bad_request("the form has no `file` part"));
+            };
+            if field.name() == Some("file") {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Err(ApiError::bad_request("the uploaded file is empty"));
+                }
+                return Ok(Self { bytes });
+            }
+        }
+    }
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large("50 MiB")
+    } else {
+        ApiError::bad_request(format!(
+            "the multipart body could not be read: {}",
+            err.body_text()
+        ))
+    }
+}
+
+impl CsvUpload {
+    /// Decodes every data row into `T`, numbering rows from 1 (the header is
+    /// not a row). A row that does not decode is a 422 naming it and its column.
+    pub fn records<T: DeserializeOwned>(&self) -> Result<Vec<T>, ApiError> {
+        let data = self
+            .bytes
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&self.bytes);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(data);
+        let headers = reader
+            .headers()
+            .map_err(|err| {
+                ApiError::validation("file", format!("the header row cannot be read: {err}"))
+            })?
+            .clone();
+        let mut rows = Vec::new();
+        for (index, record) in reader.deserialize::<T>().enumerate() {
+            let row = index as u64 + 1;
+            rows.push(record.map_err(|err| csv_error(&err, &headers).at_row(row))?);
+        }
+        if rows.is_empty() {
+            return Err(ApiError::bad_request(
+                "the uploaded file has a header but no rows",
+            ));
+        }
+        Ok(rows)
+    }
+}
+
+fn csv_error(err: &csv::Error, headers: &csv::StringRecord) -> ApiError {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err: de, .. } => {
+            let column = de
+                .field()
+                .and_then(|i| headers.get(i as usize))
+                .unwrap_or("row")
+                .to_owned();
+            let message = de.to_string();
+            let problem = message
+                .split_once(": ")
+                .map_or(message.as_str(), |(_, p)| p);
+            ApiError::validation(&column, problem)
+        }
+        csv::ErrorKind::UnequalLengths { .. } => {
+            ApiError::validation("row", "has a different number of columns than the header")
+        }
+        csv::ErrorKind::Utf8 { .. } => ApiError::validation("row", "is not valid UTF-8"),
+        _ => ApiError::validation("row", "cannot be read as CSV"),
+    }
+}
+
+/// A boolean cell: `True`/`False` as the old service wrote them, or
+/// `true`/`false`/`1`/`0`.
+pub fn parse_bool(cell: &str) -> Result<bool, String> {
+    match cell.trim() {
+        "True" | "true" | "TRUE" | "1" => Ok(true),
+        "False" | "false" | "FALSE" | "0" => Ok(false),
+        _ => Err("must be True or False".into()),
+    }
+}
+
+/// A timestamp cell in any accepted form (`2025-09-28 22:57:23` included).
+pub fn parse_timestamp(cell: &str) -> Result<DateTime<Utc>, String> {
+    shared::time::parse(cell).map_err(|e| e.to_string())
+}
+
+/// Turns a row's problem into the 422 the import answers.
+pub fn row_error(row: usize, column: &str, problem: impl Into<String>) -> ApiError {
+    ApiError::validation(column, problem).at_row(row as u64)
+}
+
+/// Finds the first row whose key was already seen, for in-file duplicates.
+pub fn first_duplicate<K: std::hash::Hash + Eq>(
+    keys: impl IntoIterator<Item = K>,
+) -> Option<(usize, usize)> {
+    let mut seen = std::collections::HashMap::new();
+    for (index, key) in keys.into_iter().enumerate() {
+        if let Some(first) = seen.insert(key, index + 1) {
+            return Some((first, index + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_in_the_old_and_new_spellings() {
+        let cases = [
+            ("True", Some(true)),
+            ("False", Some(false)),
+            ("true", Some(true)),
+            ("0", Some(false)),
+            ("yes", None),
+            ("", None),
+        ];
+        for (cell, expected) in cases {
+            assert_eq!(parse_bool(cell).ok(), expected, "cell {cell:?}");
+        }
+    }
+
+    #[test]
+    fn first_duplicate_names_both_rows() {
+        assert_eq!(first_duplicate([1, 2, 3, 2, 1]), Some((2, 4)));
+        assert_eq!(first_duplicate([1, 2, 3]), None);
+    }
+}

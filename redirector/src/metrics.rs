@@ -1,0 +1,71 @@
+//! The redirector's Prometheus metrics. Labels are small enums: the route
+//! class, never the path or the code.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Latency buckets in seconds; a cached redirect takes well under 100 µs.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+];
+
+/// What kind of path a request was for.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum RouteClass {
+    Health,
+    Ready,
+    Metrics,
+    Other,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: RouteClass,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: RouteClass,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The HTTP metrics of the redirector.
+pub struct HttpMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route class and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily = Family::new_with_constructor(|| {
+            Histogram::new(LATENCY_BUCKETS_SECONDS.iter().copied())
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route class",
+            latency.clone(),
+        );
+        Self { requests, latency }
+    }
+
+    /// Records one answered request.
+    pub fn observe(&self, route: RouteClass, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route })
+            .observe(seconds);
+    }
+}

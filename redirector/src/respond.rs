@@ -1,0 +1,64 @@
+//! The redirector's responses, built in one place: JSON bodies in the
+//! contract's error format, probes, metrics.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+/// The body type of every response.
+pub type Body = Full<Bytes>;
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    response
+}
+
+/// A contract error body for `status`.
+pub fn error(status: StatusCode, error: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "code": status.as_u16(),
+        "status": status.canonical_reason().unwrap_or("Error"),
+        "message": message,
+        "error": error,
+    });
+    json(status, body.to_string())
+}
+
+/// 404 for a path that names nothing.
+pub fn not_found() -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "not_found", "no such link")
+}
+
+/// 405 with the allowed methods.
+pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this path",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// `GET /health`.
+pub fn healthy() -> Response<Body> {
+    json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+}
+
+/// Prometheus/OpenMetrics text.
+pub fn metrics(text: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
