@@ -1,0 +1,47 @@
+//! The OpenAPI document and Swagger UI, served offline from the binary.
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use crate::support::TestApp;
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn the_openapi_document_lists_every_endpoint(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let response = app.get("/apidocs/openapi.json").await;
+    response.assert_status(StatusCode::OK);
+    let doc = response.json();
+    let paths = doc["paths"].as_object().expect("paths");
+    let expected = [
+        ("/users", &["get", "post"][..]),
+        ("/users/{id}", &["get", "put", "delete"]),
+        ("/users/bulk", &["post"]),
+        ("/urls", &["get", "post"]),
+        ("/urls/{id}", &["get", "put", "delete"]),
+        ("/urls/bulk", &["post"]),
+        ("/events", &["get", "post"]),
+        ("/events/bulk", &["post"]),
+        ("/health", &["get"]),
+        ("/ready", &["get"]),
+    ];
+    for (path, methods) in expected {
+        for method in methods {
+            assert!(
+                paths.get(path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is documented"
+            );
+        }
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn swagger_ui_is_served(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let response = app.get("/apidocs/").await;
+    response.assert_status(StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&response.body).contains("swagger"),
+        "Swagger UI page"
+    );
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the admin API: the real router against a real
+//! Postgres, each test on its own fresh database (`#[sqlx::test]` creates and
+//! migrates one per test), so tests run in parallel and share nothing.
+
+mod support;
+
+mod auth;
+mod docs;
+mod events;
+mod imports;
+mod probes;
+mod urls;
+mod users;

@@ -1,0 +1,247 @@
+//! Test harness: drives the router in process and reads the database
+//! directly to prove what a request did or did not change.
+
+use std::sync::Arc;
+
+use admin_api::{ApiKeys, AppState, Metrics, Settings};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+/// Public base URL the tests configure (its host is the shortener's own).
+pub const PUBLIC_BASE: &str = "http://sho.rt";
+
+/// The app under test and its database.
+pub struct TestApp {
+    router: Router,
+    pub pool: PgPool,
+}
+
+impl TestApp {
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_settings(pool, Settings::new(PUBLIC_BASE))
+    }
+
+    pub fn with_api_keys(pool: PgPool, keys: &[&str]) -> Self {
+        let mut settings = Settings::new(PUBLIC_BASE);
+        settings.api_keys = ApiKeys::new(keys.iter().map(|k| (*k).to_owned().into()).collect());
+        Self::with_settings(pool, settings)
+    }
+
+    pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
+        let state = AppState {
+            pool: pool.clone(),
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Self {
+            router: admin_api::router(state),
+            pool,
+        }
+    }
+
+    /// Sends a request with optional content type and body.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        self.send_request(request.body(body.into()).expect("valid request"))
+            .await
+    }
+
+    pub async fn send_request(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body reads")
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.send(Method::GET, uri, None, Body::empty()).await
+    }
+
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        self.send(Method::DELETE, uri, None, Body::empty()).await
+    }
+
+    pub async fn post_json(&self, uri: &str, json: &Value) -> TestResponse {
+        self.send(
+            Method::POST,
+            uri,
+            Some("application/json"),
+            json.to_string(),
+        )
+        .await
+    }
+
+    pub async fn put_json(&self, uri: &str, json: &Value) -> TestResponse {
+        self.send(Method::PUT, uri, Some("application/json"), json.to_string())
+            .await
+    }
+
+    /// Uploads `content` as the multipart part `file`.
+    pub async fn upload(&self, uri: &str, content: impl AsRef<[u8]>) -> TestResponse {
+        let (content_type, body) = multipart(&[("file", content.as_ref())]);
+        self.send(Method::POST, uri, Some(&content_type), body)
+            .await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn create_user(&self, username: &str, email: &str) -> i64 {
+        let response = self
+            .post_json(
+                "/users",
+                &serde_json::json!({"username": username, "email": email}),
+            )
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        response.json()["id"].as_i64().expect("id")
+    }
+
+    /// Creates a link for `user_id` and returns its JSON.
+    pub async fn create_url(&self, user_id: i64, original_url: &str) -> Value {
+        let response = self
+            .post_json(
+                "/urls",
+                &serde_json::json!({"user_id": user_id, "original_url": original_url}),
+            )
+            .await;
+        response.assert_status(StatusCode::CREATED);
+        response.json()
+    }
+
+    /// Rows in each table, deleted ones included: what a failed request must
+    /// leave unchanged.
+    pub async fn row_counts(&self) -> RowCounts {
+        let count = |table: &'static str| {
+            let pool = self.pool.clone();
+            async move {
+                // Table names come from the fixed list below, never from input.
+                sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count")
+            }
+        };
+        RowCounts {
+            users: count("users").await,
+            urls: count("urls").await,
+            events: count("events").await,
+        }
+    }
+}
+
+/// Row counts of the three tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    pub users: i64,
+    pub urls: i64,
+    pub events: i64,
+}
+
+/// A multipart/form-data body with the given parts.
+pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, content) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{name}.csv\"\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(b"Content-Type: text/csv\r\n\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A response, fully read.
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: StatusCode) {
+        assert_eq!(
+            self.status,
+            expected,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
+    /// Asserts the contract's error body for `status` with machine code `error`.
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, error: &str) -> Value {
+        self.assert_status(status);
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "error responses are JSON, got {:?}",
+            self.header("content-type")
+        );
+        let body = self.json();
+        assert_eq!(body["code"], status.as_u16(), "{body}");
+        assert_eq!(
+            body["status"],
+            status.canonical_reason().expect("known status"),
+            "{body}"
+        );
+        assert_eq!(body["error"], error, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        body
+    }
+}
+
+/// Path of a seed file in the repository.
+pub fn seed(name: &str) -> String {
+    format!("{}/../seeds/{name}", env!("CARGO_MANIFEST_DIR"))
+}
