@@ -180,4 +180,16 @@ mod tests {
         assert_eq!(keys, ["k1", "k2", "k3"]);
         assert_eq!(config.command, Some(Command::Migrate));
     }
+
+    #[test]
+    fn env_example_lists_every_variable() {
+        use clap::CommandFactory;
+        let example = include_str!("../../.env.example");
+        for arg in Config::command().get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let name = env.to_string_lossy();
+                assert!(example.contains(&format!("{name}=")), ".env.example lacks {name}");
+            }
+        }
+    }
 }

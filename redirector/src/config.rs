@@ -109,4 +109,16 @@ mod tests {
         let off = parse(&["--db-fallback", "false"]).expect("parses");
         assert!(!off.db_fallback);
     }
+
+    #[test]
+    fn env_example_lists_every_variable() {
+        use clap::CommandFactory;
+        let example = include_str!("../../.env.example");
+        for arg in Config::command().get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let name = env.to_string_lossy();
+                assert!(example.contains(&format!("{name}=")), ".env.example lacks {name}");
+            }
+        }
+    }
 }
