@@ -117,7 +117,10 @@ mod tests {
         for arg in Config::command().get_arguments() {
             if let Some(env) = arg.get_env() {
                 let name = env.to_string_lossy();
-                assert!(example.contains(&format!("{name}=")), ".env.example lacks {name}");
+                assert!(
+                    example.contains(&format!("{name}=")),
+                    ".env.example lacks {name}"
+                );
             }
         }
     }

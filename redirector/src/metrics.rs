@@ -1,7 +1,9 @@
 //! The redirector's Prometheus metrics. Labels are small enums: the route
 //! class, never the path or the code.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use std::fmt::Write;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -13,12 +15,30 @@ pub const LATENCY_BUCKETS_SECONDS: [f64; 12] = [
 ];
 
 /// What kind of path a request was for.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum RouteClass {
     Health,
     Ready,
     Metrics,
     Other,
+}
+
+impl RouteClass {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::Ready => "ready",
+            Self::Metrics => "metrics",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl EncodeLabelValue for RouteClass {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -1,0 +1,178 @@
+//! The redirector's probes and error answers, served by the real accept loop
+//! on a real socket, against the real Valkey and Postgres the test command
+//! starts (`REDIS_URL`, `DATABASE_URL`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use redirector::{App, Probes};
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// A redirector serving on a free port until dropped.
+struct Server {
+    addr: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(redis_url: &str, database_url: Option<&str>) -> Self {
+        let postgres = database_url.map(|url| {
+            PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_millis(500))
+                .connect_lazy(url)
+                .expect("valid database URL")
+        });
+        let probes = Probes {
+            redis: redis::Client::open(redis_url).expect("valid redis URL"),
+            postgres,
+            timeout: Duration::from_millis(500),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(redirector::run(
+            listener,
+            App::new(probes),
+            64,
+            shutdown.clone(),
+            Duration::from_secs(5),
+        ));
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn request(&self, method: Method, path: &str) -> (StatusCode, hyper::HeaderMap, Bytes) {
+        let stream = TcpStream::connect(self.addr).await.expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "test")
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.expect("body").to_bytes(),
+        )
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("server task")
+            .expect("server ran cleanly");
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set (scripts/test.sh sets it)"))
+}
+
+fn json(body: &Bytes) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+#[tokio::test]
+async fn health_is_ok_and_ready_names_both_tiers() {
+    let server = Server::start(&env("REDIS_URL"), Some(&env("DATABASE_URL"))).await;
+    let (status, _, body) = server.request(Method::GET, "/health").await;
+    assert_eq!(
+        (status, json(&body)),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+    let (status, _, body) = server.request(Method::GET, "/ready").await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(
+        json(&body)["checks"],
+        serde_json::json!({"valkey": "ok", "postgres": "ok"})
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ready_holds_while_one_tier_answers_and_fails_when_none_does() {
+    let dead_redis = "redis://127.0.0.1:1";
+    let dead_postgres = "postgres://postgres@127.0.0.1:1/none";
+    let server = Server::start(dead_redis, Some(&env("DATABASE_URL"))).await;
+    let (status, _, body) = server.request(Method::GET, "/ready").await;
+    assert_eq!(status, StatusCode::OK, "Postgres alone is enough: {body:?}");
+    assert_eq!(json(&body)["checks"]["valkey"], "unreachable");
+    server.stop().await;
+
+    let server = Server::start(&env("REDIS_URL"), None).await;
+    let (status, _, body) = server.request(Method::GET, "/ready").await;
+    assert_eq!(status, StatusCode::OK, "Valkey alone is enough: {body:?}");
+    assert_eq!(json(&body)["checks"]["postgres"], "disabled");
+    server.stop().await;
+
+    let server = Server::start(dead_redis, Some(dead_postgres)).await;
+    let (status, _, body) = server.request(Method::GET, "/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(&body);
+    assert_eq!(
+        body["checks"],
+        serde_json::json!({"valkey": "unreachable", "postgres": "unreachable"})
+    );
+    let (status, _, _) = server.request(Method::GET, "/health").await;
+    assert_eq!(status, StatusCode::OK, "health never touches a dependency");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_json_and_other_methods_405() {
+    let server = Server::start(&env("REDIS_URL"), None).await;
+    for path in ["/nope", "/urls/abc/def/ghi", "/%00", "/a%0Ab"] {
+        let (status, headers, body) = server.request(Method::GET, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .is_ok_and(|c| c.starts_with("application/json"))
+        );
+        assert_eq!(json(&body)["error"], "not_found");
+    }
+    let (status, headers, body) = server.request(Method::POST, "/health").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "GET, HEAD");
+    assert_eq!(json(&body)["code"], 405);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_class() {
+    let server = Server::start(&env("REDIS_URL"), None).await;
+    server.request(Method::GET, "/health").await;
+    server.request(Method::GET, "/some-code").await;
+    let (status, _, body) = server.request(Method::GET, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    assert!(
+        text.contains(r#"redirector_http_requests_total{route="health",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"redirector_http_requests_total{route="other",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("some-code"), "paths never become labels");
+    server.stop().await;
+}
