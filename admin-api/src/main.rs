@@ -1,12 +1,11 @@
 //! `admin-api`: parse config, init telemetry, migrate, serve until SIGTERM or
 //! Ctrl-C. `admin-api migrate` applies migrations and exits.
 
-use std::process::ExitCode;
-use std::time::Duration;
-
 use admin_api::{Command, Config};
 use anyhow::Context;
 use clap::Parser;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
 
 /// Exit status for bad configuration (EX_USAGE, as linkerd does).
 const EXIT_CONFIG: u8 = 64;
@@ -46,39 +45,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(listen = %config.listen, "admin-api listening");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
+    let served = admin_api::serve(listener, state, shutdown.clone().cancelled_owned());
+    // After the signal, in-flight requests get the grace period to finish.
     let grace = config.shutdown_timeout;
-    let served = admin_api::serve(listener, state, shutdown_signal());
-    // After the signal, in-flight requests get `grace` to finish.
     tokio::select! {
         result = served => result,
-        () = async { shutdown_signal().await; tokio::time::sleep(grace + Duration::from_millis(100)).await } => {
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("shutdown grace period elapsed; exiting with requests in flight");
             Ok(())
         }
     }
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown requested");
 }

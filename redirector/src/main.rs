@@ -55,7 +55,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(listen = %config.listen, "redirector listening");
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
     redirector::run(
         listener,
         app,
@@ -64,27 +64,4 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.shutdown_timeout,
     )
     .await
-}
-
-/// Cancels `token` on SIGTERM or Ctrl-C.
-async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown requested");
-    token.cancel();
 }

@@ -6,5 +6,6 @@
 
 pub mod config;
 pub mod short_code;
+pub mod shutdown;
 pub mod telemetry;
 pub mod time;
