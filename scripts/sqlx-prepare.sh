@@ -45,12 +45,13 @@ for migration in migrations/*.sql; do
   psql -q -v ON_ERROR_STOP=1 "$scratch_url" -f "$migration"
 done
 
-# The macros only run when the crate is recompiled.
-touch admin-api/src/lib.rs
+# The macros only run when their crate is recompiled.
+crates=(shared admin-api redirector)
+for crate in "${crates[@]}"; do touch "$crate/src/lib.rs"; done
 SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$OUT" DATABASE_URL="$scratch_url" \
-  cargo check --locked -p admin-api --lib
+  cargo check --locked --lib "${crates[@]/#/-p}"
 psql -q "$SQLX_SERVER_URL" -c "DROP DATABASE $scratch"
-touch admin-api/src/lib.rs
+for crate in "${crates[@]}"; do touch "$crate/src/lib.rs"; done
 
 if [[ $mode == --check ]]; then
   if ! diff -r .sqlx "$OUT" >/dev/null; then

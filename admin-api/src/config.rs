@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::{DatabaseArgs, TelemetryArgs, parse_duration, parse_secret};
+use shared::config::{DatabaseArgs, RedisArgs, TelemetryArgs, parse_duration, parse_secret};
 
 /// The shortener's admin API: users, links, events, bulk import; owns all writes.
 #[derive(Debug, Parser)]
@@ -68,6 +68,9 @@ pub struct Config {
     pub database: DatabaseArgs,
 
     #[command(flatten)]
+    pub redis: RedisArgs,
+
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
 
@@ -84,6 +87,7 @@ impl Config {
     /// Checks what clap cannot: URLs, keys. Called before binding.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.database.url()?;
+        self.redis.validate()?;
         if !matches!(self.public_base_url.scheme(), "http" | "https")
             || self.public_base_url.host_str().is_none()
         {

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod http;
 mod import;
+mod link_sync;
 mod metrics;
 mod pagination;
 mod patch;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use shared::valkey::Valkey;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
@@ -27,6 +29,7 @@ use tokio::net::TcpListener;
 pub use crate::config::{Command, Config};
 pub use crate::db::MIGRATOR;
 pub use crate::http::router;
+pub use crate::link_sync::LinkSync;
 pub use crate::metrics::Metrics;
 pub use crate::state::{ApiKeys, AppState, Settings};
 
@@ -56,11 +59,20 @@ pub fn state_from_config(config: &Config, pool: PgPool) -> anyhow::Result<AppSta
     settings.short_code_length = usize::from(config.short_code_length);
     settings.users_list_cap = config.users_list_cap;
     settings.api_keys = ApiKeys::new(config.api_keys()?);
-    Ok(AppState {
+    let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
+    Ok(build_state(pool, valkey, settings))
+}
+
+/// Assembles the state from its parts (tests build their own settings).
+pub fn build_state(pool: PgPool, valkey: Valkey, settings: Settings) -> AppState {
+    let mut metrics = Metrics::new();
+    let links = LinkSync::new(valkey, pool.clone(), metrics.registry_mut());
+    AppState {
         pool,
         settings: Arc::new(settings),
-        metrics: Arc::new(Metrics::new()),
-    })
+        metrics: Arc::new(metrics),
+        links: Arc::new(links),
+    }
 }
 
 /// Serves the router on `listener` until `shutdown` completes, then lets

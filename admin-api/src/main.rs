@@ -47,14 +47,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, "admin-api listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
+    let links = state.links.clone();
+    let link_task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { links.run(shutdown).await }
+    });
     let served = admin_api::serve(listener, state, shutdown.clone().cancelled_owned());
     // After the signal, in-flight requests get the grace period to finish.
     let grace = config.shutdown_timeout;
-    tokio::select! {
+    let result = tokio::select! {
         result = served => result,
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("shutdown grace period elapsed; exiting with requests in flight");
             Ok(())
         }
-    }
+    };
+    shutdown.cancel();
+    link_task
+        .await
+        .context("while stopping the link write-through task")?;
+    result
 }

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 
+use crate::link_sync::LinkSync;
 use crate::metrics::Metrics;
 
 /// Shared handler state.
@@ -15,6 +16,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// Write-through of link records to Valkey.
+    pub links: Arc<LinkSync>,
 }
 
 /// Settings the handlers read.

@@ -60,6 +60,13 @@ pub struct RedisArgs {
     /// Valkey/Redis URL (redis:// or rediss://).
     #[arg(long, env = "REDIS_URL", value_parser = parse_secret, hide_env_values = true, hide_default_value = true, default_value = "redis://localhost:6379")]
     pub redis_url: SecretString,
+    /// Prefix of every Valkey key and channel, to share one Valkey between
+    /// deployments (both binaries must agree).
+    #[arg(long, env = "VALKEY_NAMESPACE", default_value = "")]
+    pub valkey_namespace: String,
+    /// Bound on connecting to Valkey and on each command.
+    #[arg(long, env = "VALKEY_TIMEOUT", default_value = "250ms", value_parser = parse_duration)]
+    pub valkey_timeout: Duration,
 }
 
 impl RedisArgs {
@@ -69,6 +76,9 @@ impl RedisArgs {
             .context("REDIS_URL is not a valid URL")?;
         if !matches!(parsed.scheme(), "redis" | "rediss" | "valkey" | "valkeys") {
             bail!("REDIS_URL must start with redis:// or rediss://");
+        }
+        if self.valkey_timeout.is_zero() {
+            bail!("VALKEY_TIMEOUT must be more than zero");
         }
         Ok(())
     }

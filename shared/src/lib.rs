@@ -1,11 +1,14 @@
 //! Code that both binaries share: configuration groups, telemetry set-up,
-//! the timestamp format of the HTTP contract and the short-code rules.
+//! the timestamp format of the HTTP contract, the short-code rules, the link
+//! record both binaries read and write in Valkey, and the Valkey handle.
 //!
 //! Dependencies go one way: `admin-api` and `redirector` depend on this crate,
 //! never the reverse.
 
 pub mod config;
+pub mod link;
 pub mod short_code;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod valkey;

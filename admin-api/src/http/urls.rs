@@ -212,6 +212,7 @@ async fn create_url(
     };
     events::insert(&mut *tx, &created).await?;
     tx.commit().await?;
+    state.links.publish(vec![row.short_code.clone()]).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(UrlResponse::new(row, &state)),
@@ -292,6 +293,7 @@ async fn update_url(
     )
     .await?;
     tx.commit().await?;
+    state.links.publish(vec![row.short_code.clone()]).await;
     Ok(axum::Json(UrlResponse::new(row, &state)))
 }
 
@@ -341,6 +343,7 @@ async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiRes
     };
     events::insert(&mut *tx, &event).await?;
     tx.commit().await?;
+    state.links.publish(vec![deleted.short_code]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -352,6 +355,7 @@ async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiRes
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_urls(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
     let own_host = state.settings.public_host.as_deref();
-    let result = crate::import::urls::import(&state.pool, &upload, own_host).await?;
+    let (result, codes) = crate::import::urls::import(&state.pool, &upload, own_host).await?;
+    state.links.publish(codes).await;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

@@ -165,6 +165,10 @@ async fn delete_user(State(state): State<AppState>, PathId(id): PathId) -> ApiRe
         .collect();
     events::insert_for_links(&mut *tx, "deleted", &url_ids, &user_ids, &details).await?;
     tx.commit().await?;
+    state
+        .links
+        .publish(deleted.into_iter().map(|d| d.short_code).collect())
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -28,12 +28,13 @@ struct UrlRecord {
     redirect_type: Option<i64>,
 }
 
-/// Checks every row, then upserts them all in one transaction.
+/// Checks every row, then upserts them all in one transaction. Also returns
+/// the imported codes, for the write-through to Valkey.
 pub async fn import(
     pool: &PgPool,
     upload: &CsvUpload,
     own_host: Option<&str>,
-) -> ApiResult<ImportResult> {
+) -> ApiResult<(ImportResult, Vec<String>)> {
     let records: Vec<UrlRecord> = upload.records()?;
     let rows = columns(&records, own_host)?;
     let mut tx = pool.begin().await?;
@@ -47,7 +48,7 @@ pub async fn import(
     imports::upsert_urls(&mut *tx, &rows).await?;
     imports::bump_id_sequence(&mut *tx, Table::Urls).await?;
     tx.commit().await?;
-    Ok(ImportResult::of(records.len()))
+    Ok((ImportResult::of(records.len()), rows.short_codes))
 }
 
 fn columns(records: &[UrlRecord], own_host: Option<&str>) -> ApiResult<UrlColumns> {

@@ -8,6 +8,7 @@ mod auth;
 mod docs;
 mod events;
 mod imports;
+mod link_sync;
 mod probes;
 mod urls;
 mod users;

@@ -1,14 +1,14 @@
 //! Test harness: drives the router in process and reads the database
 //! directly to prove what a request did or did not change.
 
-use std::sync::Arc;
-
-use admin_api::{ApiKeys, AppState, Metrics, Settings};
+use admin_api::{ApiKeys, Settings};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use shared::link::{Keys, LinkRecord};
+use shared::valkey::Valkey;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
@@ -19,6 +19,9 @@ pub const PUBLIC_BASE: &str = "http://sho.rt";
 pub struct TestApp {
     router: Router,
     pub pool: PgPool,
+    /// The test's own corner of the shared Valkey.
+    pub valkey: Valkey,
+    pub state: admin_api::AppState,
 }
 
 impl TestApp {
@@ -33,14 +36,13 @@ impl TestApp {
     }
 
     pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
-        let state = AppState {
-            pool: pool.clone(),
-            settings: Arc::new(settings),
-            metrics: Arc::new(Metrics::new()),
-        };
+        let valkey = test_valkey();
+        let state = admin_api::build_state(pool.clone(), valkey.clone(), settings);
         Self {
-            router: admin_api::router(state),
+            router: admin_api::router(state.clone()),
             pool,
+            valkey,
+            state,
         }
     }
 
@@ -137,6 +139,17 @@ impl TestApp {
         response.json()
     }
 
+    /// The record Valkey holds for `code`, if any.
+    pub async fn valkey_record(&self, code: &str) -> Option<LinkRecord> {
+        let mut connection = self.valkey.connection().await.expect("Valkey is up");
+        let raw: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.valkey.keys().link(code))
+            .query_async(&mut connection)
+            .await
+            .expect("GET");
+        raw.map(|bytes| LinkRecord::decode(&bytes).expect("a valid record"))
+    }
+
     /// Rows in each table, deleted ones included: what a failed request must
     /// leave unchanged.
     pub async fn row_counts(&self) -> RowCounts {
@@ -164,6 +177,22 @@ pub struct RowCounts {
     pub users: i64,
     pub urls: i64,
     pub events: i64,
+}
+
+/// A handle on the Valkey that the test command started (`REDIS_URL`), under
+/// a namespace of this test's own, so that parallel tests never share keys.
+pub fn test_valkey() -> Valkey {
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL must be set (scripts/test.sh sets it)");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let namespace = format!("test-{}-{nanos}:", std::process::id());
+    Valkey::new(
+        &url.into(),
+        Keys::new(&namespace),
+        std::time::Duration::from_secs(2),
+    )
+    .expect("valid REDIS_URL")
 }
 
 /// A multipart/form-data body with the given parts.
