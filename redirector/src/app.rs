@@ -1,17 +1,37 @@
 //! Request handling: route a request by path to its answer. Cheap to clone
-//! (one `Arc`), shared by every connection.
+//! (one `Arc`), shared by every connection. A redirect served from the cache
+//! does no I/O.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+use shared::valkey::Valkey;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
+use crate::cache::{Entry, LinkCache};
+use crate::invalidation::{self, InvalidationMetrics};
 use crate::metrics::{HttpMetrics, RouteClass};
+use crate::path::{self, Route};
 use crate::ready::Probes;
 use crate::respond::{self, Body};
+use crate::tiers::Tiers;
+
+/// What the handler is built from.
+pub struct Parts {
+    pub valkey: Valkey,
+    /// `None` disables the Postgres fallback.
+    pub postgres: Option<PgPool>,
+    pub cache_max_bytes: u64,
+    pub cache_ttl: Duration,
+    pub negative_ttl: Duration,
+    pub ready_timeout: Duration,
+}
 
 /// The request handler and everything it reads.
 #[derive(Clone)]
@@ -20,22 +40,69 @@ pub struct App {
 }
 
 struct Inner {
+    valkey: Valkey,
+    cache: LinkCache,
+    tiers: Tiers,
     probes: Probes,
     registry: Registry,
     http: HttpMetrics,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    invalidations: InvalidationMetrics,
 }
 
 impl App {
-    pub fn new(probes: Probes) -> Self {
+    pub fn new(parts: Parts) -> Self {
         let mut registry = Registry::with_prefix("redirector");
         let http = HttpMetrics::register(&mut registry);
+        let cache_hits = Counter::default();
+        registry.register(
+            "cache_hits",
+            "Lookups answered by the in-process cache (links and remembered misses)",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "cache_misses",
+            "Lookups the in-process cache passed to Valkey/Postgres",
+            cache_misses.clone(),
+        );
+        let invalidations = InvalidationMetrics::register(&mut registry);
+        let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
+        let probes = Probes {
+            valkey: parts.valkey.clone(),
+            postgres: parts.postgres,
+            timeout: parts.ready_timeout,
+        };
+        let cache = LinkCache::new(parts.cache_max_bytes, parts.cache_ttl, parts.negative_ttl);
+        let inner = Inner {
+            valkey: parts.valkey,
+            cache,
+            tiers,
+            probes,
+            registry,
+            http,
+            cache_hits,
+            cache_misses,
+            invalidations,
+        };
         Self {
-            inner: Arc::new(Inner {
-                probes,
-                registry,
-                http,
-            }),
+            inner: Arc::new(inner),
         }
+    }
+
+    /// The background task that applies invalidations, until `shutdown`.
+    pub fn invalidations(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let inner = &self.inner;
+        invalidation::run(
+            inner.valkey.clone(),
+            inner.cache.clone(),
+            inner.invalidations.clone(),
+            shutdown,
+        )
     }
 
     /// Answers one request. Never fails: every outcome is a response.
@@ -51,23 +118,46 @@ impl App {
     }
 
     async fn route(&self, request: &Request<Incoming>) -> (RouteClass, Response<Body>) {
-        let path = request.uri().path();
-        let class = match path {
-            "/health" => RouteClass::Health,
-            "/ready" => RouteClass::Ready,
-            "/metrics" => RouteClass::Metrics,
-            _ => RouteClass::Other,
-        };
+        let route = path::parse(request.uri().path());
+        let class = RouteClass::of(&route);
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             return (class, respond::method_not_allowed("GET, HEAD"));
         }
-        let response = match class {
-            RouteClass::Health => respond::healthy(),
-            RouteClass::Ready => self.inner.probes.check().await,
-            RouteClass::Metrics => self.render_metrics(),
-            RouteClass::Other => respond::not_found(),
+        let response = match route {
+            Route::Redirect(code) => self.redirect(code).await,
+            Route::Health => respond::healthy(),
+            Route::Ready => self.inner.probes.check().await,
+            Route::Metrics => self.render_metrics(),
+            Route::NotFound => respond::not_found(),
+            Route::Malformed => respond::malformed(),
         };
         (class, response)
+    }
+
+    async fn redirect(&self, code: &str) -> Response<Body> {
+        let entry = match self.lookup(code).await {
+            Ok(entry) => entry,
+            Err(_) => return respond::unavailable(),
+        };
+        match entry {
+            Some(link) if link.record.redirects_at(unix_now()) => {
+                respond::redirect(link.status, &link.location)
+            }
+            _ => respond::not_found(),
+        }
+    }
+
+    async fn lookup(&self, code: &str) -> Result<Entry, Arc<crate::tiers::Unavailable>> {
+        let inner = &self.inner;
+        if let Some(entry) = inner.cache.get(code).await {
+            inner.cache_hits.inc();
+            return Ok(entry);
+        }
+        inner.cache_misses.inc();
+        inner
+            .cache
+            .get_or_fetch(code, inner.tiers.fetch(code))
+            .await
     }
 
     fn render_metrics(&self) -> Response<Body> {
@@ -81,4 +171,10 @@ impl App {
             ),
         }
     }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

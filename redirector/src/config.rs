@@ -24,6 +24,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Memory budget of the in-process link cache (bytes, or with a KiB/MiB/GiB suffix).
+    #[arg(long, env = "REDIRECTOR_CACHE_MAX_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub cache_max_bytes: u64,
+
+    /// Longest a cached link lives without an invalidation (a safety net;
+    /// invalidations evict changes within a second).
+    #[arg(long, env = "REDIRECTOR_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// How long an unknown code is remembered as unknown.
+    #[arg(long, env = "REDIRECTOR_NEGATIVE_TTL", default_value = "30s", value_parser = parse_duration)]
+    pub negative_ttl: Duration,
+
     /// Whether to read links from Postgres when Valkey does not have them.
     #[arg(long, env = "REDIRECTOR_DB_FALLBACK", default_value_t = true, action = clap::ArgAction::Set)]
     pub db_fallback: bool,
@@ -63,6 +76,8 @@ impl Config {
         self.database.url()?;
         self.redis.validate()?;
         for (name, value) in [
+            ("REDIRECTOR_CACHE_TTL", self.cache_ttl),
+            ("REDIRECTOR_NEGATIVE_TTL", self.negative_ttl),
             ("REDIRECTOR_DB_ACQUIRE_TIMEOUT", self.db_acquire_timeout),
             ("REDIRECTOR_READY_TIMEOUT", self.ready_timeout),
         ] {
@@ -74,12 +89,55 @@ impl Config {
     }
 }
 
+/// Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB`.
+pub fn parse_bytes(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let (number, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a size like 64MiB"))?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{value:?} is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         Config::try_parse_from(std::iter::once("redirector").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn byte_sizes_take_binary_units() {
+        let cases = [
+            ("1024", Some(1024)),
+            ("512KiB", Some(512 << 10)),
+            ("64MiB", Some(64 << 20)),
+            ("1GiB", Some(1 << 30)),
+            ("64MB", None),
+            ("x", None),
+            ("", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_bytes(input).ok(), expected, "size {input:?}");
+        }
     }
 
     #[test]

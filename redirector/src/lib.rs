@@ -2,13 +2,16 @@
 //! accept loop; `main.rs` wires them to the configuration.
 
 mod app;
+mod cache;
 mod config;
+mod invalidation;
 mod metrics;
+mod path;
 mod ready;
 mod respond;
 mod server;
+mod tiers;
 
-pub use crate::app::App;
+pub use crate::app::{App, Parts};
 pub use crate::config::Config;
-pub use crate::ready::Probes;
 pub use crate::server::run;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use redirector::{App, Config, Probes};
+use redirector::{App, Config, Parts};
 use secrecy::ExposeSecret;
+use shared::valkey::Valkey;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
@@ -44,24 +45,34 @@ async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let probes = Probes {
-        redis: Probes::redis_client(&config.redis.redis_url).context("while configuring Valkey")?,
+    let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
+    let app = App::new(Parts {
+        valkey,
         postgres,
-        timeout: config.ready_timeout,
-    };
-    let app = App::new(probes);
+        cache_max_bytes: config.cache_max_bytes,
+        cache_ttl: config.cache_ttl,
+        negative_ttl: config.negative_ttl,
+        ready_timeout: config.ready_timeout,
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(listen = %config.listen, "redirector listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
-    redirector::run(
+    let invalidations = tokio::spawn(app.invalidations(shutdown.clone()));
+    let max_connections = config.max_connections as usize;
+    let served = redirector::run(
         listener,
         app,
-        config.max_connections as usize,
-        shutdown,
+        max_connections,
+        shutdown.clone(),
         config.shutdown_timeout,
     )
-    .await
+    .await;
+    shutdown.cancel();
+    invalidations
+        .await
+        .context("while stopping the invalidation task")?;
+    served
 }

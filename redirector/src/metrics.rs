@@ -9,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::path::Route;
+
 /// Latency buckets in seconds; a cached redirect takes well under 100 µs.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 12] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
@@ -17,6 +19,7 @@ pub const LATENCY_BUCKETS_SECONDS: [f64; 12] = [
 /// What kind of path a request was for.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum RouteClass {
+    Redirect,
     Health,
     Ready,
     Metrics,
@@ -27,10 +30,24 @@ impl RouteClass {
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Redirect => "redirect",
             Self::Health => "health",
             Self::Ready => "ready",
             Self::Metrics => "metrics",
             Self::Other => "other",
+        }
+    }
+}
+
+impl RouteClass {
+    /// The class of a parsed path.
+    pub fn of(route: &Route<'_>) -> Self {
+        match route {
+            Route::Redirect(_) => Self::Redirect,
+            Route::Health => Self::Health,
+            Route::Ready => Self::Ready,
+            Route::Metrics => Self::Metrics,
+            Route::NotFound | Route::Malformed => Self::Other,
         }
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use hyper::StatusCode;
-use secrecy::ExposeSecret;
 use serde_json::json;
+use shared::valkey::Valkey;
 use sqlx::PgPool;
 
 use crate::respond::{self, Body};
@@ -13,18 +13,13 @@ use crate::respond::{self, Body};
 /// The dependencies a readiness check pings.
 #[derive(Clone)]
 pub struct Probes {
-    pub redis: redis::Client,
+    pub valkey: Valkey,
     /// `None` when the Postgres fallback is disabled.
     pub postgres: Option<PgPool>,
     pub timeout: Duration,
 }
 
 impl Probes {
-    /// A Redis client for `url` (no connection is made yet).
-    pub fn redis_client(url: &secrecy::SecretString) -> anyhow::Result<redis::Client> {
-        Ok(redis::Client::open(url.expose_secret())?)
-    }
-
     /// Pings both tiers at once and answers 200 when either answers.
     pub async fn check(&self) -> hyper::Response<Body> {
         let (valkey, postgres) = tokio::join!(self.ping_valkey(), self.ping_postgres());
@@ -45,12 +40,8 @@ impl Probes {
     }
 
     async fn ping_valkey(&self) -> &'static str {
-        let ping = async {
-            let mut conn = self.redis.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        };
-        match tokio::time::timeout(self.timeout, ping).await {
-            Ok(Ok(_)) => "ok",
+        match tokio::time::timeout(self.timeout, self.valkey.ping()).await {
+            Ok(true) => "ok",
             _ => "unreachable",
         }
     }

@@ -35,6 +35,42 @@ pub fn not_found() -> Response<Body> {
     error(StatusCode::NOT_FOUND, "not_found", "no such link")
 }
 
+/// 400 for a path segment that can never be a code.
+pub fn malformed() -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "the path cannot name a link",
+    )
+}
+
+/// 503 when no lookup tier answers.
+pub fn unavailable() -> Response<Body> {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        "link storage is unavailable, try again shortly",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// A redirect to `location` with the link's status; never cached by clients
+/// (a link can change or be deleted at any time).
+pub fn redirect(status: StatusCode, location: &HeaderValue) -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location.clone());
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=0"),
+    );
+    response
+}
+
 /// 405 with the allowed methods.
 pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut response = error(

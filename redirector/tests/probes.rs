@@ -8,8 +8,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use redirector::{App, Probes};
+use redirector::{App, Parts};
 use serde_json::Value;
+use shared::link::Keys;
+use shared::valkey::Valkey;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -30,17 +32,26 @@ impl Server {
                 .connect_lazy(url)
                 .expect("valid database URL")
         });
-        let probes = Probes {
-            redis: redis::Client::open(redis_url).expect("valid redis URL"),
+        let valkey = Valkey::new(
+            &redis_url.to_owned().into(),
+            Keys::new("probes-test:"),
+            Duration::from_millis(300),
+        )
+        .expect("valid redis URL");
+        let parts = Parts {
+            valkey,
             postgres,
-            timeout: Duration::from_millis(500),
+            cache_max_bytes: 1 << 20,
+            cache_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(1),
+            ready_timeout: Duration::from_millis(500),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(redirector::run(
             listener,
-            App::new(probes),
+            App::new(parts),
             64,
             shutdown.clone(),
             Duration::from_secs(5),
@@ -140,7 +151,7 @@ async fn ready_holds_while_one_tier_answers_and_fails_when_none_does() {
 #[tokio::test]
 async fn unknown_paths_are_404_json_and_other_methods_405() {
     let server = Server::start(&env("REDIS_URL"), None).await;
-    for path in ["/nope", "/urls/abc/def/ghi", "/%00", "/a%0Ab"] {
+    for path in ["/urls/abc/def/ghi", "/", "/urls/123", "/users"] {
         let (status, headers, body) = server.request(Method::GET, path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(
@@ -149,6 +160,11 @@ async fn unknown_paths_are_404_json_and_other_methods_405() {
                 .is_ok_and(|c| c.starts_with("application/json"))
         );
         assert_eq!(json(&body)["error"], "not_found");
+    }
+    for path in ["/%00", "/a%0Ab", "/a.b", &format!("/{}", "x".repeat(40))] {
+        let (status, _, body) = server.request(Method::GET, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(json(&body)["error"], "bad_request");
     }
     let (status, headers, body) = server.request(Method::POST, "/health").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
@@ -161,7 +177,7 @@ async fn unknown_paths_are_404_json_and_other_methods_405() {
 async fn metrics_count_requests_by_route_class() {
     let server = Server::start(&env("REDIS_URL"), None).await;
     server.request(Method::GET, "/health").await;
-    server.request(Method::GET, "/some-code").await;
+    server.request(Method::GET, "/urls/1/2/3").await;
     let (status, _, body) = server.request(Method::GET, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).expect("utf-8");
@@ -173,6 +189,6 @@ async fn metrics_count_requests_by_route_class() {
         text.contains(r#"redirector_http_requests_total{route="other",status="404"} 1"#),
         "{text}"
     );
-    assert!(!text.contains("some-code"), "paths never become labels");
+    assert!(!text.contains("1/2/3"), "paths never become labels");
     server.stop().await;
 }

@@ -1,0 +1,136 @@
+//! The lookup tiers behind the cache: Valkey first; Postgres when Valkey
+//! fails, or when Valkey may be incomplete (its loaded marker is gone, e.g.
+//! after a restart without persistence). A Valkey miss while the marker is
+//! present is authoritative, so unknown codes never reach Postgres then.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use shared::link::{self, LinkRecord};
+use shared::valkey::Valkey;
+use sqlx::PgPool;
+
+use crate::cache::{CachedLink, Entry};
+
+/// Why a lookup found no answer at all (as opposed to "no such link").
+#[derive(Debug, thiserror::Error)]
+#[error("no lookup tier could answer")]
+pub struct Unavailable;
+
+/// Which tier answered, and how.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum Outcome {
+    hit,
+    miss,
+    error,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum Tier {
+    valkey,
+    postgres,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: Tier,
+    outcome: Outcome,
+}
+
+/// Valkey and the optional Postgres fallback.
+pub struct Tiers {
+    valkey: Valkey,
+    postgres: Option<PgPool>,
+    lookups: Family<TierLabels, Counter>,
+}
+
+impl Tiers {
+    pub fn new(valkey: Valkey, postgres: Option<PgPool>, registry: &mut Registry) -> Self {
+        let lookups = Family::<TierLabels, Counter>::default();
+        registry.register(
+            "tier_lookups",
+            "Lookups behind the cache by tier and outcome",
+            lookups.clone(),
+        );
+        Self {
+            valkey,
+            postgres,
+            lookups,
+        }
+    }
+
+    fn count(&self, tier: Tier, outcome: Outcome) {
+        self.lookups
+            .get_or_create(&TierLabels { tier, outcome })
+            .inc();
+    }
+
+    /// The link behind `code`, `Ok(None)` when there is none.
+    pub async fn fetch(&self, code: &str) -> Result<Entry, Unavailable> {
+        let valkey_failed = match self.ask_valkey(code).await {
+            Ok((Some(record), _)) => {
+                self.count(Tier::valkey, Outcome::hit);
+                return Ok(cached(record));
+            }
+            Ok((None, true)) => {
+                self.count(Tier::valkey, Outcome::miss);
+                return Ok(None);
+            }
+            Ok((None, false)) => false,
+            Err(err) => {
+                self.count(Tier::valkey, Outcome::error);
+                tracing::debug!(error = %err, "Valkey lookup failed");
+                true
+            }
+        };
+        let Some(pool) = &self.postgres else {
+            return if valkey_failed {
+                Err(Unavailable)
+            } else {
+                Ok(None)
+            };
+        };
+        match link::by_code(pool, code).await {
+            Ok(Some(row)) => {
+                self.count(Tier::postgres, Outcome::hit);
+                Ok(cached(row.record()))
+            }
+            Ok(None) => {
+                self.count(Tier::postgres, Outcome::miss);
+                Ok(None)
+            }
+            Err(err) => {
+                self.count(Tier::postgres, Outcome::error);
+                tracing::debug!(error = %err, "Postgres lookup failed");
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// The record, and whether Valkey holds every link (the loaded marker),
+    /// in one round trip.
+    async fn ask_valkey(&self, code: &str) -> redis::RedisResult<(Option<LinkRecord>, bool)> {
+        let keys = self.valkey.keys();
+        let mut connection = self.valkey.connection().await?;
+        let (raw, loaded): (Option<Vec<u8>>, bool) = redis::pipe()
+            .get(keys.link(code))
+            .exists(keys.loaded_marker())
+            .query_async(&mut connection)
+            .await?;
+        Ok(match raw.as_deref().map(LinkRecord::decode) {
+            Some(Ok(record)) => (Some(record), loaded),
+            // An unreadable record settles nothing: let Postgres answer.
+            Some(Err(_)) => (None, false),
+            None => (None, loaded),
+        })
+    }
+}
+
+fn cached(record: LinkRecord) -> Entry {
+    CachedLink::new(record).map(Arc::new)
+}

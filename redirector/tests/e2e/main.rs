@@ -1,0 +1,6 @@
+//! End-to-end tests: both real binaries (`admin-api` and `redirector`, as
+//! built by cargo) against the real Postgres and Valkey that the test command
+//! starts. Each test gets its own database and Valkey namespace.
+
+mod redirects;
+mod system;

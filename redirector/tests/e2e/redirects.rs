@@ -1,0 +1,178 @@
+//! Redirects through both binaries: create → redirect, and every change
+//! obeyed within a second.
+
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use crate::system::{System, eventually};
+
+/// The contract: a change is obeyed by every redirector within 1 second.
+const WITHIN: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn a_new_link_redirects_on_every_path_form_and_method() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/landing?x=1").await;
+    let code = link["short_code"].as_str().expect("code").to_owned();
+    for path in [
+        format!("/{code}"),
+        format!("/urls/{code}"),
+        format!("/urls/{code}/redirect"),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let reply = system.visit(method.clone(), &path).await;
+            assert_eq!(reply.status, StatusCode::FOUND, "{method} {path}");
+            assert_eq!(reply.location(), Some("https://example.com/landing?x=1"));
+            assert_eq!(reply.headers["cache-control"], "private, max-age=0");
+            assert!(reply.body.is_empty());
+        }
+    }
+    let unknown = system.visit(Method::GET, "/NoSuchCode").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json()["error"], "not_found");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn updates_deactivation_and_deletion_are_obeyed_within_a_second() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/old").await;
+    let (id, code) = (
+        link["id"].clone(),
+        link["short_code"].as_str().expect("code").to_owned(),
+    );
+    let path = format!("/{code}");
+    assert_eq!(
+        system.visit(Method::GET, &path).await.location(),
+        Some("https://example.com/old"),
+        "cached now"
+    );
+
+    let update = json!({"original_url": "https://example.com/new", "redirect_type": 308});
+    assert_eq!(
+        system
+            .put_json(&format!("/urls/{id}"), &update)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    eventually(WITHIN, || async {
+        let reply = system.visit(Method::GET, &path).await;
+        reply.status == StatusCode::PERMANENT_REDIRECT
+            && reply.location() == Some("https://example.com/new")
+    })
+    .await;
+
+    assert_eq!(
+        system
+            .put_json(&format!("/urls/{id}"), &json!({"is_active": false}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    eventually(WITHIN, || async {
+        system.visit(Method::GET, &path).await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+
+    assert_eq!(
+        system
+            .put_json(&format!("/urls/{id}"), &json!({"is_active": true}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    eventually(WITHIN, || async {
+        system.visit(Method::GET, &path).await.status == StatusCode::PERMANENT_REDIRECT
+    })
+    .await;
+
+    assert_eq!(
+        system.delete(&format!("/urls/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    eventually(WITHIN, || async {
+        system.visit(Method::GET, &path).await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn links_of_a_deleted_user_stop_redirecting() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/").await;
+    let path = format!("/{}", link["short_code"].as_str().expect("code"));
+    assert_eq!(
+        system.visit(Method::GET, &path).await.status,
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        system
+            .delete(&format!("/users/{}", link["user_id"]))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    eventually(WITHIN, || async {
+        system.visit(Method::GET, &path).await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_code_remembered_as_unknown_redirects_once_created() {
+    let system = System::start().await;
+    assert_eq!(
+        system.visit(Method::GET, "/late-comer").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let user = system
+        .post_json(
+            "/users",
+            &json!({"username": "u", "email": "late@example.com"}),
+        )
+        .await
+        .json();
+    let body = json!({"user_id": user["id"], "original_url": "https://example.com/late", "short_code": "late-comer"});
+    assert_eq!(
+        system.post_json("/urls", &body).await.status,
+        StatusCode::CREATED
+    );
+    eventually(WITHIN, || async {
+        system.visit(Method::GET, "/late-comer").await.status == StatusCode::FOUND
+    })
+    .await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_link_stops_redirecting() {
+    let system = System::start().await;
+    let user = system
+        .post_json(
+            "/users",
+            &json!({"username": "u", "email": "exp@example.com"}),
+        )
+        .await
+        .json();
+    let expiry = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let body = json!({"user_id": user["id"], "original_url": "https://example.com/soon-gone",
+                      "short_code": "soon-gone", "expires_at": expiry.to_rfc3339()});
+    assert_eq!(
+        system.post_json("/urls", &body).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        system.visit(Method::GET, "/soon-gone").await.status,
+        StatusCode::FOUND
+    );
+    eventually(Duration::from_secs(5), || async {
+        system.visit(Method::GET, "/soon-gone").await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    system.stop().await;
+}
