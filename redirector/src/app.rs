@@ -11,16 +11,19 @@ use hyper::{Method, Request, Response};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use shared::valkey::Valkey;
+use shared::visit::{Visit, ip_prefix};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{Entry, LinkCache};
+use crate::cache::{CachedLink, Entry, LinkCache};
+use crate::client_ip::client_ip;
 use crate::invalidation::{self, InvalidationMetrics};
 use crate::metrics::{HttpMetrics, RouteClass};
 use crate::path::{self, Route};
 use crate::ready::Probes;
 use crate::respond::{self, Body};
 use crate::tiers::Tiers;
+use crate::visits::VisitSink;
 
 /// What the handler is built from.
 pub struct Parts {
@@ -31,6 +34,10 @@ pub struct Parts {
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub ready_timeout: Duration,
+    /// Where served visits go.
+    pub visits: Arc<VisitSink>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The request handler and everything it reads.
@@ -49,11 +56,14 @@ struct Inner {
     cache_hits: Counter,
     cache_misses: Counter,
     invalidations: InvalidationMetrics,
+    visits: Arc<VisitSink>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl App {
-    pub fn new(parts: Parts) -> Self {
-        let mut registry = Registry::with_prefix("redirector");
+    /// Builds the handler, registering its metrics in `registry` (which may
+    /// already hold other components' metrics).
+    pub fn new(mut registry: Registry, parts: Parts) -> Self {
         let http = HttpMetrics::register(&mut registry);
         let cache_hits = Counter::default();
         registry.register(
@@ -85,6 +95,8 @@ impl App {
             cache_hits,
             cache_misses,
             invalidations,
+            visits: parts.visits,
+            trusted_proxies: parts.trusted_proxies,
         };
         Self {
             inner: Arc::new(inner),
@@ -106,9 +118,9 @@ impl App {
     }
 
     /// Answers one request. Never fails: every outcome is a response.
-    pub async fn handle(&self, request: Request<Incoming>, _peer: IpAddr) -> Response<Body> {
+    pub async fn handle(&self, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
-        let (route, response) = self.route(&request).await;
+        let (route, response) = self.route(&request, peer).await;
         self.inner.http.observe(
             route,
             response.status().as_u16(),
@@ -117,14 +129,18 @@ impl App {
         response
     }
 
-    async fn route(&self, request: &Request<Incoming>) -> (RouteClass, Response<Body>) {
+    async fn route(
+        &self,
+        request: &Request<Incoming>,
+        peer: IpAddr,
+    ) -> (RouteClass, Response<Body>) {
         let route = path::parse(request.uri().path());
         let class = RouteClass::of(&route);
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             return (class, respond::method_not_allowed("GET, HEAD"));
         }
         let response = match route {
-            Route::Redirect(code) => self.redirect(code).await,
+            Route::Redirect(code) => self.redirect(code, request, peer).await,
             Route::Health => respond::healthy(),
             Route::Ready => self.inner.probes.check().await,
             Route::Metrics => self.render_metrics(),
@@ -134,17 +150,58 @@ impl App {
         (class, response)
     }
 
-    async fn redirect(&self, code: &str) -> Response<Body> {
+    async fn redirect(
+        &self,
+        code: &str,
+        request: &Request<Incoming>,
+        peer: IpAddr,
+    ) -> Response<Body> {
         let entry = match self.lookup(code).await {
             Ok(entry) => entry,
             Err(_) => return respond::unavailable(),
         };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         match entry {
-            Some(link) if link.record.redirects_at(unix_now()) => {
+            Some(link) if link.record.redirects_at(now.as_secs() as i64) => {
+                // HEAD is what link checkers send: not a visit.
+                if request.method() == Method::GET {
+                    self.record_visit(code, &link, request, peer, now);
+                }
                 respond::redirect(link.status, &link.location)
             }
             _ => respond::not_found(),
         }
+    }
+
+    fn record_visit(
+        &self,
+        code: &str,
+        link: &CachedLink,
+        request: &Request<Incoming>,
+        peer: IpAddr,
+        now: Duration,
+    ) {
+        let headers = request.headers();
+        let text = |name: hyper::header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let ip = client_ip(peer, headers, &self.inner.trusted_proxies);
+        self.inner.visits.record(|visit_id| Visit {
+            visit_id,
+            short_code: code.to_owned(),
+            url_id: link.record.url_id,
+            user_id: link.record.user_id,
+            target: link.record.target.clone(),
+            at_ms: now.as_millis() as i64,
+            referrer: text(hyper::header::REFERER),
+            user_agent: text(hyper::header::USER_AGENT),
+            ip_prefix: Some(ip_prefix(ip)),
+        });
     }
 
     async fn lookup(&self, code: &str) -> Result<Entry, Arc<crate::tiers::Unavailable>> {
@@ -171,10 +228,4 @@ impl App {
             ),
         }
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

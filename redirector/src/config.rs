@@ -37,6 +37,22 @@ pub struct Config {
     #[arg(long, env = "REDIRECTOR_NEGATIVE_TTL", default_value = "30s", value_parser = parse_duration)]
     pub negative_ttl: Duration,
 
+    /// Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is
+    /// believed; from anyone else the connection's address is the client's.
+    #[arg(long, env = "REDIRECTOR_TRUSTED_PROXIES", default_value = "", value_parser = crate::client_ip::parse_trusted)]
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+
+    /// Visits the in-process buffer holds while Valkey is slow or down;
+    /// beyond it visits are dropped and counted.
+    #[arg(long, env = "REDIRECTOR_VISIT_BUFFER", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u32).range(1..=50_000_000))]
+    pub visit_buffer: u32,
+
+    /// Most visits per pipelined XADD batch.
+    #[arg(long, env = "REDIRECTOR_VISIT_BATCH", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub visit_batch: u32,
+
     /// Whether to read links from Postgres when Valkey does not have them.
     #[arg(long, env = "REDIRECTOR_DB_FALLBACK", default_value_t = true, action = clap::ArgAction::Set)]
     pub db_fallback: bool,

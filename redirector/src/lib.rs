@@ -3,6 +3,7 @@
 
 mod app;
 mod cache;
+mod client_ip;
 mod config;
 mod invalidation;
 mod metrics;
@@ -11,7 +12,9 @@ mod ready;
 mod respond;
 mod server;
 mod tiers;
+mod visits;
 
 pub use crate::app::{App, Parts};
 pub use crate::config::Config;
 pub use crate::server::run;
+pub use crate::visits::{Pusher, VisitMetrics, VisitSink, buffer as visit_buffer};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use redirector::{App, Config, Parts};
+use redirector::{App, Config, Parts, VisitMetrics};
 use secrecy::ExposeSecret;
 use shared::valkey::Valkey;
 use sqlx::postgres::PgPoolOptions;
@@ -46,14 +46,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
-    let app = App::new(Parts {
-        valkey,
-        postgres,
-        cache_max_bytes: config.cache_max_bytes,
-        cache_ttl: config.cache_ttl,
-        negative_ttl: config.negative_ttl,
-        ready_timeout: config.ready_timeout,
-    });
+    let mut registry = prometheus_client::registry::Registry::with_prefix("redirector");
+    let (visits, pusher) = redirector::visit_buffer(
+        config.visit_buffer as usize,
+        VisitMetrics::register(&mut registry),
+    );
+    let push_task = tokio::spawn(pusher.run(
+        valkey.clone(),
+        usize::from(config.redis.visit_streams),
+        config.visit_batch as usize,
+        config.shutdown_timeout,
+    ));
+    let app = App::new(
+        registry,
+        Parts {
+            valkey,
+            postgres,
+            cache_max_bytes: config.cache_max_bytes,
+            cache_ttl: config.cache_ttl,
+            negative_ttl: config.negative_ttl,
+            ready_timeout: config.ready_timeout,
+            visits,
+            trusted_proxies: config.trusted_proxies.0.clone(),
+        },
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
@@ -74,5 +90,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     invalidations
         .await
         .context("while stopping the invalidation task")?;
+    // The handler (and with it the visit sender) is gone once the connections
+    // drained; the pusher then flushes what is left and ends.
+    if tokio::time::timeout(config.shutdown_timeout, push_task)
+        .await
+        .is_err()
+    {
+        tracing::error!("visits still buffered at exit: connections outlived the grace period");
+    }
     served
 }

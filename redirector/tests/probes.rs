@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use redirector::{App, Parts};
+use redirector::{App, Parts, VisitMetrics};
 use serde_json::Value;
 use shared::link::Keys;
 use shared::valkey::Valkey;
@@ -38,6 +38,8 @@ impl Server {
             Duration::from_millis(300),
         )
         .expect("valid redis URL");
+        let mut registry = prometheus_client::registry::Registry::with_prefix("redirector");
+        let (visits, _pusher) = redirector::visit_buffer(16, VisitMetrics::register(&mut registry));
         let parts = Parts {
             valkey,
             postgres,
@@ -45,13 +47,15 @@ impl Server {
             cache_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(1),
             ready_timeout: Duration::from_millis(500),
+            visits,
+            trusted_proxies: Vec::new(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(redirector::run(
             listener,
-            App::new(parts),
+            App::new(registry, parts),
             64,
             shutdown.clone(),
             Duration::from_secs(5),

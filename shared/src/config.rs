@@ -64,6 +64,9 @@ pub struct RedisArgs {
     /// deployments (both binaries must agree).
     #[arg(long, env = "VALKEY_NAMESPACE", default_value = "")]
     pub valkey_namespace: String,
+    /// Number of visit streams (shards); both binaries must agree.
+    #[arg(long, env = "VISIT_STREAMS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub visit_streams: u16,
     /// Bound on connecting to Valkey and on each command.
     #[arg(long, env = "VALKEY_TIMEOUT", default_value = "250ms", value_parser = parse_duration)]
     pub valkey_timeout: Duration,

@@ -12,3 +12,4 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod time;
 pub mod valkey;
+pub mod visit;

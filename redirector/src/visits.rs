@@ -1,0 +1,241 @@
+//! The visit pipeline's first half: each served redirect hands a compact
+//! record to a bounded in-process buffer (O(1), never blocking the response);
+//! one task pushes what waits to the Valkey streams with pipelined `XADD`,
+//! as soon as the previous push is done, so batches grow only under load.
+//! While Valkey is down the task retries with backoff and the buffer holds
+//! visits; what does not fit is counted as overflow. When every sender is
+//! gone (shutdown, after the connections drained) the task flushes the rest.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use shared::valkey::Valkey;
+use shared::visit::{STREAM_FIELD, Visit, shard};
+use tokio::sync::mpsc;
+
+/// Retry pauses while Valkey refuses visits.
+const MIN_BACKOFF: Duration = Duration::from_millis(20);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Batch sizes, from an idle system's single visit to a loaded one.
+const BATCH_BUCKETS: [f64; 8] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
+
+/// Visit pipeline metrics.
+#[derive(Clone)]
+pub struct VisitMetrics {
+    depth: Gauge,
+    overflow: Counter,
+    pushed: Counter,
+    batches: Histogram,
+    errors: Counter,
+}
+
+impl VisitMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            depth: Gauge::default(),
+            overflow: Counter::default(),
+            pushed: Counter::default(),
+            batches: Histogram::new(BATCH_BUCKETS.iter().copied()),
+            errors: Counter::default(),
+        };
+        registry.register(
+            "visit_buffer_depth",
+            "Visits waiting in the in-process buffer",
+            metrics.depth.clone(),
+        );
+        registry.register(
+            "visit_buffer_overflow",
+            "Visits dropped because the buffer was full",
+            metrics.overflow.clone(),
+        );
+        registry.register(
+            "visits_pushed",
+            "Visits written to the Valkey streams",
+            metrics.pushed.clone(),
+        );
+        registry.register(
+            "visit_push_batch_size",
+            "Visits per pipelined XADD batch",
+            metrics.batches.clone(),
+        );
+        registry.register(
+            "visit_push_errors",
+            "Failed XADD batches (retried)",
+            metrics.errors.clone(),
+        );
+        metrics
+    }
+}
+
+/// The sending side, held by the request handler.
+pub struct VisitSink {
+    sender: mpsc::Sender<Visit>,
+    instance: String,
+    sequence: AtomicU64,
+    metrics: VisitMetrics,
+}
+
+impl VisitSink {
+    /// Hands a visit to the buffer; never waits.
+    pub fn record(&self, visit_without_id: impl FnOnce(String) -> Visit) {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let visit = visit_without_id(format!("{}-{sequence}", self.instance));
+        match self.sender.try_send(visit) {
+            Ok(()) => {
+                self.metrics.depth.inc();
+            }
+            Err(_) => {
+                self.metrics.overflow.inc();
+            }
+        }
+    }
+}
+
+/// Creates the buffer: the sink for handlers and the pusher task's receiver.
+pub fn buffer(capacity: usize, metrics: VisitMetrics) -> (Arc<VisitSink>, Pusher) {
+    let (sender, receiver) = mpsc::channel(capacity.max(1));
+    let instance = format!("{:016x}", rand::random::<u64>());
+    let sink = VisitSink {
+        sender,
+        instance,
+        sequence: AtomicU64::new(0),
+        metrics: metrics.clone(),
+    };
+    (Arc::new(sink), Pusher { receiver, metrics })
+}
+
+/// The task that pushes buffered visits to Valkey.
+pub struct Pusher {
+    receiver: mpsc::Receiver<Visit>,
+    metrics: VisitMetrics,
+}
+
+impl Pusher {
+    /// Runs until every sender is dropped and the buffer is empty, or, once
+    /// the senders are gone, until `final_deadline` passes while Valkey still
+    /// refuses (then the rest is reported as lost).
+    pub async fn run(
+        mut self,
+        valkey: Valkey,
+        shards: usize,
+        max_batch: usize,
+        final_grace: Duration,
+    ) {
+        let mut batch = Vec::with_capacity(max_batch);
+        while let Some(first) = self.receiver.recv().await {
+            batch.push(first);
+            while batch.len() < max_batch {
+                match self.receiver.try_recv() {
+                    Ok(visit) => batch.push(visit),
+                    Err(_) => break,
+                }
+            }
+            self.metrics.depth.dec_by(batch.len() as i64);
+            let mut backoff = MIN_BACKOFF;
+            let mut closed_at = None;
+            loop {
+                match push(&valkey, shards, &batch).await {
+                    Ok(()) => {
+                        self.metrics.pushed.inc_by(batch.len() as u64);
+                        self.metrics.batches.observe(batch.len() as f64);
+                        break;
+                    }
+                    Err(err) => {
+                        self.metrics.errors.inc();
+                        tracing::warn!(error = %err, visits = batch.len(), "pushing visits failed; retrying");
+                    }
+                }
+                if self.receiver.is_closed() {
+                    let since = *closed_at.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= final_grace {
+                        tracing::error!(
+                            visits = batch.len() + self.receiver.len(),
+                            "shutting down with visits Valkey never took"
+                        );
+                        return;
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            batch.clear();
+        }
+    }
+}
+
+/// One pipelined `XADD` per visit, each to its code's stream.
+async fn push(valkey: &Valkey, shards: usize, batch: &[Visit]) -> redis::RedisResult<()> {
+    let keys = valkey.keys();
+    let mut pipe = redis::pipe();
+    for visit in batch {
+        pipe.cmd("XADD")
+            .arg(keys.visit_stream(shard(&visit.short_code, shards)))
+            .arg("*")
+            .arg(STREAM_FIELD)
+            .arg(visit.encode())
+            .ignore();
+    }
+    let mut connection = valkey.connection().await?;
+    pipe.query_async::<()>(&mut connection).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(id: String) -> Visit {
+        Visit {
+            visit_id: id,
+            short_code: "abc".into(),
+            url_id: 1,
+            user_id: 1,
+            target: "https://e.com".into(),
+            at_ms: 0,
+            referrer: None,
+            user_agent: None,
+            ip_prefix: None,
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_counts_overflow_and_ids_are_unique() {
+        let metrics = VisitMetrics::register(&mut Registry::default());
+        let (sink, mut pusher) = buffer(2, metrics.clone());
+        for _ in 0..5 {
+            sink.record(visit);
+        }
+        assert_eq!(metrics.overflow.get(), 3);
+        assert_eq!(metrics.depth.get(), 2);
+        let first = pusher.receiver.try_recv().expect("buffered");
+        let second = pusher.receiver.try_recv().expect("buffered");
+        assert_ne!(first.visit_id, second.visit_id);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_valkey_unreachable_shutdown_gives_up_after_the_grace_period() {
+        let metrics = VisitMetrics::register(&mut Registry::default());
+        let (sink, pusher) = buffer(16, metrics.clone());
+        sink.record(visit);
+        drop(sink);
+        let valkey = Valkey::new(
+            &"redis://127.0.0.1:1".to_owned().into(),
+            shared::link::Keys::default(),
+            Duration::from_millis(5),
+        )
+        .expect("valid URL");
+        let grace = Duration::from_secs(3);
+        let started = tokio::time::Instant::now();
+        pusher.run(valkey, 1, 64, grace).await;
+        assert!(
+            started.elapsed() >= grace,
+            "it kept retrying for the grace period"
+        );
+        assert!(metrics.errors.get() >= 2, "each attempt is counted");
+        assert_eq!(metrics.pushed.get(), 0);
+    }
+}
