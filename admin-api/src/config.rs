@@ -64,6 +64,20 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration, global = true)]
     pub shutdown_timeout: Duration,
 
+    /// This replica's name in the visit stream consumer group; keep it stable
+    /// across restarts (defaults to HOSTNAME, the pod name in Kubernetes).
+    #[arg(long, env = "DRAIN_CONSUMER", global = true)]
+    pub drain_consumer: Option<String>,
+
+    /// Most visits written per drain transaction.
+    #[arg(long, env = "DRAIN_BATCH", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub drain_batch: u32,
+
+    /// Visits left pending this long by another consumer (it died) are taken over.
+    #[arg(long, env = "DRAIN_CLAIM_IDLE", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub drain_claim_idle: Duration,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 
@@ -93,6 +107,9 @@ impl Config {
         {
             bail!("PUBLIC_BASE_URL must be an http(s) URL with a host");
         }
+        if self.drain_claim_idle < Duration::from_secs(1) {
+            bail!("DRAIN_CLAIM_IDLE must be at least 1s");
+        }
         if self.db_acquire_timeout.is_zero() {
             bail!("ADMIN_DB_ACQUIRE_TIMEOUT must be more than zero");
         }
@@ -116,6 +133,16 @@ impl Config {
             bail!("is set but holds no key; unset it to run without auth");
         }
         Ok(keys)
+    }
+
+    /// The drain's consumer name: `DRAIN_CONSUMER`, else `HOSTNAME`, else a
+    /// fixed name (fine for one replica).
+    pub fn drain_consumer(&self) -> String {
+        self.drain_consumer
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| "admin-api".to_owned())
     }
 
     /// `PUBLIC_BASE_URL` without a trailing slash.

@@ -1,9 +1,11 @@
 //! The admin API as a library: `router(state)` for tests, `serve` for the
 //! binary. It owns every write to Postgres: users, links, events, imports.
 
+mod agents;
 mod auth;
 mod config;
 mod db;
+mod drain;
 mod error;
 mod extract;
 mod http;
@@ -28,6 +30,7 @@ use tokio::net::TcpListener;
 
 pub use crate::config::{Command, Config};
 pub use crate::db::MIGRATOR;
+pub use crate::drain::{Drain, DrainSettings};
 pub use crate::http::router;
 pub use crate::link_sync::LinkSync;
 pub use crate::metrics::Metrics;
@@ -53,26 +56,58 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("while applying migrations")
 }
 
-/// The state the configuration describes.
-pub fn state_from_config(config: &Config, pool: PgPool) -> anyhow::Result<AppState> {
+/// The state and the visit drain the configuration describes.
+pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, Drain)> {
     let mut settings = Settings::new(&config.public_base());
     settings.short_code_length = usize::from(config.short_code_length);
     settings.users_list_cap = config.users_list_cap;
     settings.api_keys = ApiKeys::new(config.api_keys()?);
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
-    Ok(build_state(pool, valkey, settings))
+    // The drain's blocking reads get a connection, and a timeout, of their own.
+    let drain_valkey = Valkey::new(
+        &config.redis.redis_url,
+        valkey.keys().clone(),
+        config.redis.valkey_timeout.max(DRAIN_MIN_TIMEOUT),
+    )
+    .context("while configuring Valkey")?;
+    let drain_settings = DrainSettings {
+        consumer: config.drain_consumer(),
+        streams: usize::from(config.redis.visit_streams),
+        batch: config.drain_batch as usize,
+        claim_idle: config.drain_claim_idle,
+    };
+    let (state, drain) = build(pool, valkey, settings, Some((drain_valkey, drain_settings)));
+    Ok((state, drain.context("the drain was asked for")?))
 }
+
+/// Shortest command timeout of the drain's connection (its reads block).
+const DRAIN_MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Assembles the state from its parts (tests build their own settings).
 pub fn build_state(pool: PgPool, valkey: Valkey, settings: Settings) -> AppState {
+    build(pool, valkey, settings, None).0
+}
+
+/// The state and, when `drain` is given (its own Valkey handle and
+/// settings), the visit drain, its metrics in the same registry.
+pub fn build(
+    pool: PgPool,
+    valkey: Valkey,
+    settings: Settings,
+    drain: Option<(Valkey, DrainSettings)>,
+) -> (AppState, Option<Drain>) {
     let mut metrics = Metrics::new();
     let links = LinkSync::new(valkey, pool.clone(), metrics.registry_mut());
-    AppState {
+    let drain = drain.map(|(valkey, settings)| {
+        Drain::new(valkey, pool.clone(), settings, metrics.registry_mut())
+    });
+    let state = AppState {
         pool,
         settings: Arc::new(settings),
         metrics: Arc::new(metrics),
         links: Arc::new(links),
-    }
+    };
+    (state, drain)
 }
 
 /// Serves the router on `listener` until `shutdown` completes, then lets

@@ -37,7 +37,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("migrations applied");
         return Ok(());
     }
-    let state = admin_api::state_from_config(&config, pool)?;
+    let (state, drain) = admin_api::from_config(&config, pool)?;
     if state.settings.api_keys.is_open() {
         tracing::warn!("ADMIN_API_KEYS is unset: the admin API is open to anyone who can reach it");
     }
@@ -47,6 +47,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, "admin-api listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
+    let drain_task = tokio::spawn(drain.run(shutdown.clone()));
     let links = state.links.clone();
     let link_task = tokio::spawn({
         let shutdown = shutdown.clone();
@@ -66,5 +67,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     link_task
         .await
         .context("while stopping the link write-through task")?;
+    drain_task.await.context("while stopping the visit drain")?;
     result
 }

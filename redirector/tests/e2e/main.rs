@@ -4,3 +4,4 @@
 
 mod redirects;
 mod system;
+mod visits;

@@ -139,6 +139,21 @@ impl System {
         }
     }
 
+    pub async fn get(&self, path: &str) -> Reply {
+        send(Method::GET, &format!("{}{path}", self.admin), None).await
+    }
+
+    /// How many events match the `/events` filter `query`.
+    pub async fn count_events(&self, query: &str) -> u64 {
+        let reply = self.get(&format!("/events?{query}&per_page=1")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        reply.headers["x-total-count"]
+            .to_str()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .expect("X-Total-Count")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
         send(
             Method::POST,
@@ -164,6 +179,18 @@ impl System {
     /// A request to the redirector.
     pub async fn visit(&self, method: Method, path: &str) -> Reply {
         send(method, &format!("{}{path}", self.redirector), None).await
+    }
+
+    /// A GET to the redirector with extra headers.
+    pub async fn visit_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        try_send_with(
+            Method::GET,
+            &format!("{}{path}", self.redirector),
+            None,
+            headers,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("request to {path} failed: {e}"))
     }
 
     /// Creates a user and a link to `target`; returns the link.
@@ -225,6 +252,15 @@ async fn try_send(
     url: &str,
     json: Option<String>,
 ) -> Result<Reply, Box<dyn std::error::Error>> {
+    try_send_with(method, url, json, &[]).await
+}
+
+async fn try_send_with(
+    method: Method,
+    url: &str,
+    json: Option<String>,
+    headers: &[(&str, &str)],
+) -> Result<Reply, Box<dyn std::error::Error>> {
     let uri: hyper::Uri = url.parse()?;
     let authority = uri
         .authority()
@@ -241,6 +277,9 @@ async fn try_send(
         .header("host", authority);
     if json.is_some() {
         request = request.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let request = request.body(Full::new(Bytes::from(json.unwrap_or_default())))?;
     let response = sender.send_request(request).await?;

@@ -1,0 +1,315 @@
+//! The visit pipeline's second half: drains the visit streams into
+//! `redirect` events. One consumer per replica in one consumer group; batch
+//! reads that block until the first entry arrives; one transaction per batch;
+//! `XACK` (and `XDEL`, keeping streams short) only after the commit. A batch
+//! redone after a crash inserts nothing twice (unique visit ids), and entries
+//! a dead consumer left pending are claimed with `XAUTOCLAIM`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use redis::Value as RedisValue;
+use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
+use serde_json::json;
+use shared::valkey::Valkey;
+use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::agents::AgentParser;
+use crate::db::events::{self, VisitColumns};
+
+/// How long a blocking read waits for the first entry, in milliseconds.
+const BLOCK_MS: usize = 200;
+/// Pause after a failed round before trying again.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Batch sizes, from an idle system's single visit to a loaded one.
+const BATCH_BUCKETS: [f64; 8] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
+
+/// Drain settings.
+#[derive(Debug, Clone)]
+pub struct DrainSettings {
+    /// This replica's consumer name, stable across restarts where possible.
+    pub consumer: String,
+    pub streams: usize,
+    pub batch: usize,
+    /// Entries pending this long with another consumer are taken over.
+    pub claim_idle: Duration,
+}
+
+struct DrainMetrics {
+    drained: Counter,
+    skipped: Counter,
+    batches: Histogram,
+    errors: Counter,
+    lag_ms: Gauge,
+}
+
+impl DrainMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            drained: Counter::default(),
+            skipped: Counter::default(),
+            batches: Histogram::new(BATCH_BUCKETS.iter().copied()),
+            errors: Counter::default(),
+            lag_ms: Gauge::default(),
+        };
+        registry.register(
+            "visits_drained",
+            "Visits written to Postgres as redirect events",
+            metrics.drained.clone(),
+        );
+        registry.register(
+            "visits_skipped",
+            "Stream entries not written (already written, unknown link, unreadable)",
+            metrics.skipped.clone(),
+        );
+        registry.register(
+            "drain_batch_size",
+            "Stream entries per drained batch",
+            metrics.batches.clone(),
+        );
+        registry.register(
+            "drain_errors",
+            "Drain rounds that failed and were retried",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "drain_lag_milliseconds",
+            "Age of the newest visit of the last batch when it was committed",
+            metrics.lag_ms.clone(),
+        );
+        metrics
+    }
+}
+
+/// The drain task's state.
+pub struct Drain {
+    valkey: Valkey,
+    pool: PgPool,
+    settings: DrainSettings,
+    streams: Vec<String>,
+    agents: AgentParser,
+    metrics: DrainMetrics,
+}
+
+impl Drain {
+    /// `valkey` should be a handle of the drain's own: blocking reads hold
+    /// its connection, and its timeout must exceed the block time.
+    pub fn new(
+        valkey: Valkey,
+        pool: PgPool,
+        settings: DrainSettings,
+        registry: &mut Registry,
+    ) -> Self {
+        let streams = (0..settings.streams)
+            .map(|shard| valkey.keys().visit_stream(shard))
+            .collect();
+        let metrics = DrainMetrics::register(registry);
+        Self {
+            valkey,
+            pool,
+            settings,
+            streams,
+            agents: AgentParser::default(),
+            metrics,
+        }
+    }
+
+    /// Drains until `shutdown`, surviving Valkey and Postgres outages.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        // Entries delivered to this consumer before a restart come first.
+        let mut own_pending = true;
+        let mut groups_ready = false;
+        let mut last_claim = tokio::time::Instant::now();
+        while !shutdown.is_cancelled() {
+            let round = async {
+                if !groups_ready {
+                    self.create_groups().await?;
+                    groups_ready = true;
+                }
+                if last_claim.elapsed() >= self.settings.claim_idle / 2 {
+                    last_claim = tokio::time::Instant::now();
+                    self.claim_abandoned().await?;
+                }
+                let entries = self.read(if own_pending { "0" } else { ">" }).await?;
+                if own_pending && entries.is_empty() {
+                    own_pending = false;
+                }
+                self.process(entries).await
+            };
+            let result =
+                tokio::select! { () = shutdown.cancelled() => return, result = round => result };
+            if let Err(err) = result {
+                self.metrics.errors.inc();
+                tracing::warn!(error = format!("{err:#}"), "drain round failed; retrying");
+                // Whatever was read but not acknowledged is pending: re-read it.
+                own_pending = true;
+                groups_ready = false;
+                tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(RETRY_PAUSE) => {} }
+            }
+        }
+    }
+
+    async fn create_groups(&self) -> anyhow::Result<()> {
+        let mut connection = self.valkey.connection().await?;
+        for stream in &self.streams {
+            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(CONSUMER_GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut connection)
+                .await;
+            match created {
+                Ok(()) => {}
+                Err(err) if err.code() == Some("BUSYGROUP") => {}
+                Err(err) => return Err(err).context("while creating the consumer group"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(&self, from: &str) -> anyhow::Result<Vec<(usize, StreamId)>> {
+        let mut options = StreamReadOptions::default()
+            .group(CONSUMER_GROUP, &self.settings.consumer)
+            .count(self.settings.batch);
+        if from == ">" {
+            options = options.block(BLOCK_MS);
+        }
+        let ids = vec![from; self.streams.len()];
+        let mut connection = self.valkey.connection().await?;
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut connection, &self.streams, &ids, &options)
+                .await
+                .context("while reading the visit streams")?;
+        let mut entries = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            let Some(shard) = self.streams.iter().position(|s| *s == key.key) else {
+                continue;
+            };
+            entries.extend(key.ids.into_iter().map(|id| (shard, id)));
+        }
+        Ok(entries)
+    }
+
+    /// Takes over entries another consumer left pending too long (it died).
+    async fn claim_abandoned(&mut self) -> anyhow::Result<()> {
+        let idle_ms = self.settings.claim_idle.as_millis() as usize;
+        for shard in 0..self.streams.len() {
+            let mut connection = self.valkey.connection().await?;
+            let options = StreamAutoClaimOptions::default().count(self.settings.batch);
+            let reply: redis::streams::StreamAutoClaimReply =
+                redis::AsyncCommands::xautoclaim_options(
+                    &mut connection,
+                    &self.streams[shard],
+                    CONSUMER_GROUP,
+                    &self.settings.consumer,
+                    idle_ms,
+                    "0-0",
+                    options,
+                )
+                .await
+                .context("while claiming abandoned visits")?;
+            if !reply.claimed.is_empty() {
+                tracing::info!(
+                    entries = reply.claimed.len(),
+                    "claimed visits abandoned by another consumer"
+                );
+                self.process(reply.claimed.into_iter().map(|id| (shard, id)).collect())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a batch in one transaction, then acknowledges it.
+    async fn process(&mut self, entries: Vec<(usize, StreamId)>) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut columns = VisitColumns::default();
+        let mut newest_ms = 0;
+        for (_, entry) in &entries {
+            let Some(visit) = decode(entry) else {
+                self.metrics.skipped.inc();
+                continue;
+            };
+            newest_ms = newest_ms.max(visit.at_ms);
+            let agent = self.agents.parse(visit.user_agent.as_deref());
+            columns.url_ids.push(visit.url_id);
+            columns.user_ids.push(visit.user_id);
+            columns
+                .occurred_at
+                .push(DateTime::<Utc>::from_timestamp_millis(visit.at_ms).unwrap_or_else(Utc::now));
+            columns.details.push(json!({
+                "short_code": visit.short_code,
+                "original_url": visit.target,
+                "referrer": visit.referrer.unwrap_or_default(),
+                "user_agent": visit.user_agent.unwrap_or_default(),
+                "browser": agent.browser,
+                "os": agent.os,
+                "device": agent.device,
+                "is_bot": agent.is_bot,
+                "ip_prefix": visit.ip_prefix.unwrap_or_default(),
+            }));
+            columns.visit_ids.push(visit.visit_id);
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("while starting the drain transaction")?;
+        let written = events::insert_visits(&mut *tx, &columns)
+            .await
+            .context("while writing visits")?;
+        tx.commit().await.context("while committing visits")?;
+        self.metrics.drained.inc_by(written);
+        // Decoded but not written: already written before, or an unknown link.
+        self.metrics
+            .skipped
+            .inc_by((columns.visit_ids.len() as u64).saturating_sub(written));
+        self.metrics.batches.observe(entries.len() as f64);
+        self.metrics
+            .lag_ms
+            .set(Utc::now().timestamp_millis() - newest_ms);
+        self.acknowledge(&entries).await
+    }
+
+    async fn acknowledge(&self, entries: &[(usize, StreamId)]) -> anyhow::Result<()> {
+        let mut by_stream: HashMap<usize, Vec<&str>> = HashMap::new();
+        for (shard, entry) in entries {
+            by_stream.entry(*shard).or_default().push(&entry.id);
+        }
+        let mut pipe = redis::pipe();
+        for (shard, ids) in by_stream {
+            pipe.cmd("XACK")
+                .arg(&self.streams[shard])
+                .arg(CONSUMER_GROUP)
+                .arg(&ids)
+                .ignore();
+            pipe.cmd("XDEL")
+                .arg(&self.streams[shard])
+                .arg(&ids)
+                .ignore();
+        }
+        let mut connection = self.valkey.connection().await?;
+        pipe.query_async::<()>(&mut connection)
+            .await
+            .context("while acknowledging visits")
+    }
+}
+
+fn decode(entry: &StreamId) -> Option<Visit> {
+    match entry.map.get(STREAM_FIELD)? {
+        RedisValue::BulkString(bytes) => Visit::decode(bytes).ok(),
+        _ => None,
+    }
+}

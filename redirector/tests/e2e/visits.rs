@@ -1,0 +1,112 @@
+//! Visits through both binaries: every GET redirect becomes exactly one
+//! `redirect` event, quickly; HEAD is not a visit; bots are flagged.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hyper::{Method, StatusCode};
+
+use crate::system::{System, eventually};
+
+#[tokio::test]
+async fn a_visit_is_readable_in_events_within_250_ms() {
+    let system = System::start().await;
+    let link = system
+        .create_link("https://example.com/read-after-redirect")
+        .await;
+    let code = link["short_code"].as_str().expect("code").to_owned();
+    let query = format!("url_id={}&event_type=redirect", link["id"]);
+    let reply = system
+        .visit_with(
+            &format!("/{code}"),
+            &[
+                ("referer", "https://news.example/item"),
+                (
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    let took = eventually(Duration::from_millis(250), || async {
+        system.count_events(&query).await == 1
+    })
+    .await;
+    eprintln!("visit visible after {took:?}");
+    let events = system.get(&format!("/events?{query}")).await.json();
+    let details = &events[0]["details"];
+    assert_eq!(details["short_code"], code.as_str());
+    assert_eq!(
+        details["original_url"],
+        "https://example.com/read-after-redirect"
+    );
+    assert_eq!(details["referrer"], "https://news.example/item");
+    assert_eq!(
+        (
+            details["browser"].as_str(),
+            details["os"].as_str(),
+            details["device"].as_str()
+        ),
+        (Some("Firefox"), Some("Linux"), Some("desktop"))
+    );
+    assert_eq!(details["is_bot"], false);
+    assert_eq!(
+        details["ip_prefix"], "127.0.0.0/24",
+        "only the network, never the address"
+    );
+    assert_eq!(events[0]["user_id"], link["user_id"]);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_visits_become_exactly_a_thousand_events() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/popular").await;
+    let path = format!("/{}", link["short_code"].as_str().expect("code"));
+    let statuses: Vec<StatusCode> = futures_util::stream::iter(0..1000)
+        .map(|_| async { system.visit(Method::GET, &path).await.status })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::FOUND));
+    let query = format!("url_id={}&event_type=redirect", link["id"]);
+    eventually(Duration::from_secs(10), || async {
+        system.count_events(&query).await >= 1000
+    })
+    .await;
+    assert_eq!(system.count_events(&query).await, 1000);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn head_requests_are_not_visits_and_bots_are_flagged() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/checked").await;
+    let path = format!("/{}", link["short_code"].as_str().expect("code"));
+    assert_eq!(
+        system.visit(Method::HEAD, &path).await.status,
+        StatusCode::FOUND
+    );
+    let bot = system
+        .visit_with(
+            &path,
+            &[(
+                "user-agent",
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            )],
+        )
+        .await;
+    assert_eq!(bot.status, StatusCode::FOUND);
+    let query = format!("url_id={}&event_type=redirect", link["id"]);
+    eventually(Duration::from_secs(5), || async {
+        system.count_events(&query).await == 1
+    })
+    .await;
+    let events = system.get(&format!("/events?{query}")).await.json();
+    assert_eq!(
+        events[0]["details"]["is_bot"], true,
+        "the one event is the bot's GET, not the HEAD"
+    );
+    system.stop().await;
+}
