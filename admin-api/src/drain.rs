@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use redis::Value as RedisValue;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 use serde_json::json;
+use shared::backoff::Backoff;
 use shared::valkey::Valkey;
 use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit};
 use sqlx::PgPool;
@@ -27,8 +28,9 @@ use crate::db::events::{self, VisitColumns};
 
 /// How long a blocking read waits for the first entry, in milliseconds.
 const BLOCK_MS: usize = 200;
-/// Pause after a failed round before trying again.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Pauses after failed rounds, growing while the failures last.
+const MIN_RETRY_PAUSE: Duration = Duration::from_millis(50);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// Batch sizes, from an idle system's single visit to a loaded one.
 const BATCH_BUCKETS: [f64; 8] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
 
@@ -128,6 +130,7 @@ impl Drain {
         let mut own_pending = true;
         let mut groups_ready = false;
         let mut last_claim = tokio::time::Instant::now();
+        let mut backoff = Backoff::new(MIN_RETRY_PAUSE, MAX_RETRY_PAUSE);
         while !shutdown.is_cancelled() {
             let round = async {
                 if !groups_ready {
@@ -146,14 +149,16 @@ impl Drain {
             };
             let result =
                 tokio::select! { () = shutdown.cancelled() => return, result = round => result };
-            if let Err(err) = result {
-                self.metrics.errors.inc();
-                tracing::warn!(error = format!("{err:#}"), "drain round failed; retrying");
-                // Whatever was read but not acknowledged is pending: re-read it.
-                own_pending = true;
-                groups_ready = false;
-                tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(RETRY_PAUSE) => {} }
-            }
+            let Err(err) = result else {
+                backoff.reset();
+                continue;
+            };
+            self.metrics.errors.inc();
+            tracing::warn!(error = format!("{err:#}"), "drain round failed; retrying");
+            // Whatever was read but not acknowledged is pending: re-read it.
+            own_pending = true;
+            groups_ready = false;
+            tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(backoff.next_pause()) => {} }
         }
     }
 

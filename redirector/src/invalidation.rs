@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+use shared::backoff::Backoff;
 use shared::valkey::Valkey;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +50,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let channel = valkey.keys().invalidation_channel();
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     loop {
         let subscribed = async {
             let mut pubsub = valkey.pubsub().await?;
@@ -59,7 +60,7 @@ pub async fn run(
         match tokio::select! { () = shutdown.cancelled() => return, result = subscribed => result }
         {
             Ok(pubsub) => {
-                backoff = MIN_BACKOFF;
+                backoff.reset();
                 cache.invalidate_all();
                 metrics.resubscribed.inc();
                 tracing::info!("subscribed to link invalidations");
@@ -77,7 +78,6 @@ pub async fn run(
             }
             Err(err) => tracing::debug!(error = %err, "could not subscribe to link invalidations"),
         }
-        tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(backoff) => {} }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(backoff.next_pause()) => {} }
     }
 }

@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use shared::backoff::Backoff;
 use shared::valkey::Valkey;
 use shared::visit::{STREAM_FIELD, Visit, shard};
 use tokio::sync::mpsc;
@@ -136,7 +137,7 @@ impl Pusher {
                 }
             }
             self.metrics.depth.dec_by(batch.len() as i64);
-            let mut backoff = MIN_BACKOFF;
+            let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
             let mut closed_at = None;
             loop {
                 match push(&valkey, shards, &batch).await {
@@ -160,8 +161,7 @@ impl Pusher {
                         return;
                     }
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tokio::time::sleep(backoff.next_pause()).await;
             }
             batch.clear();
         }

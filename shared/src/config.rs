@@ -108,6 +108,23 @@ pub enum LogFormat {
     Text,
 }
 
+/// The environment variables of `command` (flags with `env = …`) that
+/// `env_example` does not list as `NAME=`; each binary's tests check its own
+/// parser against the repository's `.env.example` with this.
+pub fn env_vars_missing_from(command: &clap::Command, env_example: &str) -> Vec<String> {
+    command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| {
+            !env_example.lines().any(|line| {
+                line.trim_start_matches('#')
+                    .starts_with(&format!("{name}="))
+            })
+        })
+        .collect()
+}
+
 /// Parses a secret so that it never shows up in `Debug` output.
 pub fn parse_secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(value.to_owned()))

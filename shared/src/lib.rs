@@ -5,6 +5,7 @@
 //! Dependencies go one way: `admin-api` and `redirector` depend on this crate,
 //! never the reverse.
 
+pub mod backoff;
 pub mod config;
 pub mod link;
 pub mod short_code;

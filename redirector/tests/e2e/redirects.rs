@@ -51,13 +51,7 @@ async fn updates_deactivation_and_deletion_are_obeyed_within_a_second() {
     );
 
     let update = json!({"original_url": "https://example.com/new", "redirect_type": 308});
-    assert_eq!(
-        system
-            .put_json(&format!("/urls/{id}"), &update)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    system.update_link(&id, &update).await;
     eventually(WITHIN, || async {
         let reply = system.visit(Method::GET, &path).await;
         reply.status == StatusCode::PERMANENT_REDIRECT
@@ -65,38 +59,23 @@ async fn updates_deactivation_and_deletion_are_obeyed_within_a_second() {
     })
     .await;
 
-    assert_eq!(
-        system
-            .put_json(&format!("/urls/{id}"), &json!({"is_active": false}))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    eventually(WITHIN, || async {
-        system.visit(Method::GET, &path).await.status == StatusCode::NOT_FOUND
-    })
-    .await;
+    system.update_link(&id, &json!({"is_active": false})).await;
+    system
+        .until_redirector_answers(&path, StatusCode::NOT_FOUND, WITHIN)
+        .await;
 
-    assert_eq!(
-        system
-            .put_json(&format!("/urls/{id}"), &json!({"is_active": true}))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    eventually(WITHIN, || async {
-        system.visit(Method::GET, &path).await.status == StatusCode::PERMANENT_REDIRECT
-    })
-    .await;
+    system.update_link(&id, &json!({"is_active": true})).await;
+    system
+        .until_redirector_answers(&path, StatusCode::PERMANENT_REDIRECT, WITHIN)
+        .await;
 
     assert_eq!(
         system.delete(&format!("/urls/{id}")).await.status,
         StatusCode::NO_CONTENT
     );
-    eventually(WITHIN, || async {
-        system.visit(Method::GET, &path).await.status == StatusCode::NOT_FOUND
-    })
-    .await;
+    system
+        .until_redirector_answers(&path, StatusCode::NOT_FOUND, WITHIN)
+        .await;
     system.stop().await;
 }
 
@@ -116,10 +95,9 @@ async fn links_of_a_deleted_user_stop_redirecting() {
             .status,
         StatusCode::NO_CONTENT
     );
-    eventually(WITHIN, || async {
-        system.visit(Method::GET, &path).await.status == StatusCode::NOT_FOUND
-    })
-    .await;
+    system
+        .until_redirector_answers(&path, StatusCode::NOT_FOUND, WITHIN)
+        .await;
     system.stop().await;
 }
 
@@ -142,10 +120,9 @@ async fn a_code_remembered_as_unknown_redirects_once_created() {
         system.post_json("/urls", &body).await.status,
         StatusCode::CREATED
     );
-    eventually(WITHIN, || async {
-        system.visit(Method::GET, "/late-comer").await.status == StatusCode::FOUND
-    })
-    .await;
+    system
+        .until_redirector_answers("/late-comer", StatusCode::FOUND, WITHIN)
+        .await;
     system.stop().await;
 }
 
@@ -170,9 +147,8 @@ async fn an_expired_link_stops_redirecting() {
         system.visit(Method::GET, "/soon-gone").await.status,
         StatusCode::FOUND
     );
-    eventually(Duration::from_secs(5), || async {
-        system.visit(Method::GET, "/soon-gone").await.status == StatusCode::NOT_FOUND
-    })
-    .await;
+    system
+        .until_redirector_answers("/soon-gone", StatusCode::NOT_FOUND, Duration::from_secs(5))
+        .await;
     system.stop().await;
 }

@@ -181,6 +181,25 @@ impl System {
         send(method, &format!("{}{path}", self.redirector), None).await
     }
 
+    /// Updates link `id` and checks the admin API took it.
+    pub async fn update_link(&self, id: &Value, body: &Value) {
+        let reply = self.put_json(&format!("/urls/{id}"), body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+
+    /// Waits until a GET of `path` on the redirector answers `status`.
+    pub async fn until_redirector_answers(
+        &self,
+        path: &str,
+        status: StatusCode,
+        within: Duration,
+    ) -> Duration {
+        eventually(within, || async {
+            self.visit(Method::GET, path).await.status == status
+        })
+        .await
+    }
+
     /// A GET to the redirector with extra headers.
     pub async fn visit_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         try_send_with(
