@@ -5,7 +5,7 @@
 //! redone after a crash inserts nothing twice (unique visit ids), and entries
 //! a dead consumer left pending are claimed with `XAUTOCLAIM`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,12 +19,14 @@ use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, Stream
 use serde_json::json;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
-use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit};
+use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit, visitor_id};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::agents::AgentParser;
 use crate::db::events::{self, VisitColumns};
+use crate::db::rollups;
+use crate::rollups::{VisitFacts, aggregate, referrer_host};
 
 /// How long a blocking read waits for the first entry, in milliseconds.
 const BLOCK_MS: usize = 200;
@@ -241,6 +243,7 @@ impl Drain {
             return Ok(());
         }
         let mut columns = VisitColumns::default();
+        let mut facts = Vec::with_capacity(entries.len());
         let mut newest_ms = 0;
         for (_, entry) in &entries {
             let Some(visit) = decode(entry) else {
@@ -249,21 +252,32 @@ impl Drain {
             };
             newest_ms = newest_ms.max(visit.at_ms);
             let agent = self.agents.parse(visit.user_agent.as_deref());
+            let at = DateTime::<Utc>::from_timestamp_millis(visit.at_ms).unwrap_or_else(Utc::now);
+            let user_agent = visit.user_agent.unwrap_or_default();
+            let ip_prefix = visit.ip_prefix.unwrap_or_default();
+            facts.push(VisitFacts {
+                url_id: visit.url_id,
+                at,
+                is_bot: agent.is_bot,
+                referrer_host: referrer_host(visit.referrer.as_deref()),
+                browser: agent.browser.clone(),
+                os: agent.os.clone(),
+                device: agent.device.clone(),
+                visitor: visitor_id(&ip_prefix, &user_agent),
+            });
             columns.url_ids.push(visit.url_id);
             columns.user_ids.push(visit.user_id);
-            columns
-                .occurred_at
-                .push(DateTime::<Utc>::from_timestamp_millis(visit.at_ms).unwrap_or_else(Utc::now));
+            columns.occurred_at.push(at);
             columns.details.push(json!({
                 "short_code": visit.short_code,
                 "original_url": visit.target,
                 "referrer": visit.referrer.unwrap_or_default(),
-                "user_agent": visit.user_agent.unwrap_or_default(),
+                "user_agent": user_agent,
                 "browser": agent.browser,
                 "os": agent.os,
                 "device": agent.device,
                 "is_bot": agent.is_bot,
-                "ip_prefix": visit.ip_prefix.unwrap_or_default(),
+                "ip_prefix": ip_prefix,
             }));
             columns.visit_ids.push(visit.visit_id);
         }
@@ -272,10 +286,33 @@ impl Drain {
             .begin()
             .await
             .context("while starting the drain transaction")?;
-        let written = events::insert_visits(&mut *tx, &columns)
+        let written: HashSet<String> = events::insert_visits(&mut *tx, &columns)
             .await
-            .context("while writing visits")?;
+            .context("while writing visits")?
+            .into_iter()
+            .collect();
+        // Only visits written now count: a redone batch adds nothing twice.
+        let fresh: Vec<VisitFacts> = facts
+            .into_iter()
+            .zip(&columns.visit_ids)
+            .filter(|(_, id)| written.contains(*id))
+            .map(|(fact, _)| fact)
+            .collect();
+        let batch = aggregate(&fresh);
+        let new_visitors = rollups::add_visitors(&mut *tx, &batch)
+            .await
+            .context("while counting visitors")?;
+        rollups::add_totals(&mut *tx, &batch, &new_visitors)
+            .await
+            .context("while adding totals")?;
+        rollups::add_daily(&mut *tx, &batch)
+            .await
+            .context("while adding daily counts")?;
+        rollups::add_dimensions(&mut *tx, &batch)
+            .await
+            .context("while adding breakdowns")?;
         tx.commit().await.context("while committing visits")?;
+        let written = written.len() as u64;
         self.metrics.drained.inc_by(written);
         // Decoded but not written: already written before, or an unknown link.
         self.metrics

@@ -5,6 +5,7 @@
 mod docs;
 mod events;
 mod health;
+mod stats;
 mod urls;
 mod users;
 
@@ -66,6 +67,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(urls::router())
         .merge(events::router())
+        .merge(stats::router())
         .merge(bulk)
 }
 

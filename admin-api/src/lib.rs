@@ -14,6 +14,7 @@ mod link_sync;
 mod metrics;
 mod pagination;
 mod patch;
+mod rollups;
 mod short_codes;
 mod state;
 mod validate;

@@ -51,10 +51,25 @@ impl Visit {
 /// Which of `shards` streams a code's visits go to (FNV-1a, stable across
 /// processes and versions).
 pub fn shard(code: &str, shards: usize) -> usize {
-    let hash = code.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    (hash % shards.max(1) as u64) as usize
+    (fnv1a64(code.as_bytes()) % shards.max(1) as u64) as usize
+}
+
+/// 64-bit FNV-1a: a small, stable hash (the same in every process and
+/// version, unlike std's), for shards and visitor identities.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The identity of a visitor for unique counts: its network and user agent,
+/// hashed (never stored in the clear).
+pub fn visitor_id(ip_prefix: &str, user_agent: &str) -> i64 {
+    let mut bytes = Vec::with_capacity(ip_prefix.len() + user_agent.len() + 1);
+    bytes.extend_from_slice(ip_prefix.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(user_agent.as_bytes());
+    fnv1a64(&bytes) as i64
 }
 
 /// The network a client address belongs to: `/24` for IPv4, `/48` for IPv6

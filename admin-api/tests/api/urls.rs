@@ -362,3 +362,28 @@ async fn delete_hides_the_link_keeps_its_events_and_never_reuses_its_code(pool: 
         .await
         .assert_error(StatusCode::CONFLICT, "conflict");
 }
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn stats_of_an_unvisited_link_are_zero_and_unknown_codes_404(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let user = app.create_user("alice", "alice@example.com").await;
+    let link = app.create_url(user, "https://example.com").await;
+    let code = link["short_code"].as_str().expect("code");
+    let stats = app.get(&format!("/urls/{code}/stats")).await;
+    stats.assert_status(StatusCode::OK);
+    assert_eq!(
+        stats.json(),
+        json!({"short_code": code, "url_id": link["id"], "total_visits": 0, "unique_visitors": 0,
+               "last_visit_at": null, "visits_by_day": [], "top_referrers": [], "browsers": [],
+               "operating_systems": [], "devices": [], "bot_visits": 0})
+    );
+    app.get("/urls/nope-nope/stats")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    app.delete(&format!("/urls/{}", link["id"]))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.get(&format!("/urls/{code}/stats"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+}

@@ -110,3 +110,64 @@ async fn head_requests_are_not_visits_and_bots_are_flagged() {
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn stats_count_humans_bots_and_visitors_within_two_seconds() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/counted").await;
+    let code = link["short_code"].as_str().expect("code").to_owned();
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+    let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    for headers in [
+        &[
+            ("user-agent", firefox),
+            ("referer", "https://news.example/a"),
+        ][..],
+        &[
+            ("user-agent", firefox),
+            ("referer", "https://news.example/b"),
+        ],
+        &[("user-agent", firefox)],
+        &[("user-agent", googlebot)],
+    ] {
+        assert_eq!(
+            system.visit_with(&format!("/{code}"), headers).await.status,
+            StatusCode::FOUND
+        );
+    }
+    let stats_path = format!("/urls/{code}/stats");
+    eventually(Duration::from_secs(2), || async {
+        let stats = system.get(&stats_path).await.json();
+        stats["total_visits"] == 3 && stats["bot_visits"] == 1
+    })
+    .await;
+    let stats = system.get(&stats_path).await.json();
+    assert_eq!(stats["short_code"], code.as_str());
+    assert_eq!(stats["url_id"], link["id"]);
+    assert_eq!(stats["unique_visitors"], 1, "one network, one user agent");
+    assert_eq!(
+        stats["top_referrers"],
+        serde_json::json!([{"referrer": "news.example", "visits": 2}, {"referrer": "direct", "visits": 1}])
+    );
+    assert_eq!(
+        stats["browsers"],
+        serde_json::json!([{"browser": "Firefox", "visits": 3}])
+    );
+    assert_eq!(
+        stats["operating_systems"],
+        serde_json::json!([{"os": "Linux", "visits": 3}])
+    );
+    assert_eq!(
+        stats["devices"],
+        serde_json::json!([{"device": "desktop", "visits": 3}])
+    );
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(
+        stats["visits_by_day"],
+        serde_json::json!([{"date": today, "visits": 3}])
+    );
+    assert!(stats["last_visit_at"].is_string());
+    let unknown = system.get("/urls/NoSuchCode/stats").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    system.stop().await;
+}
