@@ -5,6 +5,7 @@
 mod docs;
 mod events;
 mod health;
+mod qr;
 mod stats;
 mod urls;
 mod users;
@@ -68,6 +69,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(urls::router())
         .merge(events::router())
         .merge(stats::router())
+        .merge(qr::router())
         .merge(bulk)
 }
 

@@ -19,6 +19,8 @@ async fn the_openapi_document_lists_every_endpoint(pool: PgPool) {
         ("/urls", &["get", "post"]),
         ("/urls/{id}", &["get", "put", "delete"]),
         ("/urls/bulk", &["post"]),
+        ("/urls/{id}/stats", &["get"]),
+        ("/urls/{id}/qr", &["get"]),
         ("/events", &["get", "post"]),
         ("/events/bulk", &["post"]),
         ("/health", &["get"]),

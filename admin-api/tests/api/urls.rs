@@ -387,3 +387,29 @@ async fn stats_of_an_unvisited_link_are_zero_and_unknown_codes_404(pool: PgPool)
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 }
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn qr_codes_come_as_svg_or_png(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let user = app.create_user("alice", "alice@example.com").await;
+    let link = app.create_url(user, "https://example.com").await;
+    let svg = app.get(&format!("/urls/{}/qr", link["id"])).await;
+    svg.assert_status(StatusCode::OK);
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert!(String::from_utf8_lossy(&svg.body).contains("<svg"));
+    let png = app
+        .get(&format!("/urls/{}/qr?format=png", link["id"]))
+        .await;
+    png.assert_status(StatusCode::OK);
+    assert_eq!(png.header("content-type"), Some("image/png"));
+    assert!(
+        png.body.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a PNG signature"
+    );
+    app.get(&format!("/urls/{}/qr?format=gif", link["id"]))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    app.get("/urls/999/qr")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
