@@ -2,6 +2,8 @@
 //! built by cargo) against the real Postgres and Valkey that the test command
 //! starts. Each test gets its own database and Valkey namespace.
 
+mod deps;
+mod drills;
 mod redirects;
 mod system;
 mod visits;

@@ -35,11 +35,29 @@ impl Reply {
     }
 }
 
+/// One of the two binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Redirector,
+}
+
+impl Role {
+    fn binary(self) -> &'static str {
+        match self {
+            Role::Admin => "admin-api",
+            Role::Redirector => "redirector",
+        }
+    }
+}
+
 /// Both binaries, running.
 pub struct System {
     pub admin: String,
     pub redirector: String,
-    children: Vec<Child>,
+    admin_process: Option<Child>,
+    redirector_process: Option<Child>,
+    environment: Vec<(&'static str, String)>,
     database: String,
     server_url: String,
 }
@@ -66,13 +84,19 @@ fn free_port() -> u16 {
 }
 
 impl System {
+    /// A system on the Postgres and Valkey the test command started.
     pub async fn start() -> Self {
-        let server_url = env("DATABASE_URL");
+        Self::start_on(&env("DATABASE_URL"), &env("REDIS_URL")).await
+    }
+
+    /// A system on the Postgres server at `server_url` (its maintenance
+    /// database) and the Valkey at `redis_url`.
+    pub async fn start_on(server_url: &str, redis_url: &str) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let database = format!("e2e_{}_{nanos}", std::process::id());
-        let mut connection = PgConnection::connect(&server_url)
+        let mut connection = PgConnection::connect(server_url)
             .await
             .expect("connect to Postgres");
         sqlx::query(&format!("CREATE DATABASE {database}"))
@@ -84,9 +108,9 @@ impl System {
             server_url.rsplit_once('/').expect("URL with a database").0
         );
         let (admin_port, redirector_port) = (free_port(), free_port());
-        let common = [
+        let environment = vec![
             ("DATABASE_URL", database_url),
-            ("REDIS_URL", env("REDIS_URL")),
+            ("REDIS_URL", redis_url.to_owned()),
             ("VALKEY_NAMESPACE", format!("{database}:")),
             ("LOG_LEVEL", "warn".to_owned()),
             ("ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
@@ -95,39 +119,82 @@ impl System {
                 "PUBLIC_BASE_URL",
                 format!("http://127.0.0.1:{redirector_port}"),
             ),
+            // Fault drills restart the admin API; its consumer name must stay.
+            ("DRAIN_CONSUMER", "drain-under-test".to_owned()),
         ];
-        let spawn = |name: &str| {
-            let mut command = Command::new(binary(name));
-            command
-                .env_clear()
-                .envs(common.iter().cloned())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true);
-            command
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {name}: {e}"))
+        let mut system = Self {
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            redirector: format!("http://127.0.0.1:{redirector_port}"),
+            admin_process: None,
+            redirector_process: None,
+            environment,
+            database,
+            server_url: server_url.to_owned(),
         };
         // The admin API migrates at start; the redirector needs the tables.
-        let admin = spawn("admin-api");
-        let system_admin = format!("http://127.0.0.1:{admin_port}");
-        wait_healthy(&system_admin).await;
-        let redirector = spawn("redirector");
-        let system_redirector = format!("http://127.0.0.1:{redirector_port}");
-        wait_healthy(&system_redirector).await;
-        Self {
-            admin: system_admin,
-            redirector: system_redirector,
-            children: vec![admin, redirector],
-            database,
-            server_url,
+        system.launch(Role::Admin).await;
+        system.launch(Role::Redirector).await;
+        system
+    }
+
+    /// Starts `role`'s binary and waits until it answers `/health`.
+    pub async fn launch(&mut self, role: Role) {
+        let mut command = Command::new(binary(role.binary()));
+        command
+            .env_clear()
+            .envs(self.environment.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", role.binary()));
+        let base = match role {
+            Role::Admin => {
+                self.admin_process = Some(child);
+                self.admin.clone()
+            }
+            Role::Redirector => {
+                self.redirector_process = Some(child);
+                self.redirector.clone()
+            }
+        };
+        wait_healthy(&base).await;
+    }
+
+    fn process(&mut self, role: Role) -> Option<Child> {
+        match role {
+            Role::Admin => self.admin_process.take(),
+            Role::Redirector => self.redirector_process.take(),
         }
+    }
+
+    /// `kill -9` of `role`'s binary.
+    pub async fn kill(&mut self, role: Role) {
+        if let Some(mut child) = self.process(role) {
+            child.kill().await.expect("SIGKILL");
+        }
+    }
+
+    /// SIGTERM to `role`'s binary; returns once it exited, with its status.
+    pub async fn terminate(&mut self, role: Role) -> std::process::ExitStatus {
+        let mut child = self.process(role).expect("running");
+        let pid = child.id().expect("pid").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("exits within 30 s")
+            .expect("wait")
     }
 
     /// Stops both binaries and drops the database.
     pub async fn stop(mut self) {
-        for child in &mut self.children {
-            let _ = child.kill().await;
+        for role in [Role::Redirector, Role::Admin] {
+            self.kill(role).await;
         }
         if let Ok(mut connection) = PgConnection::connect(&self.server_url).await {
             let _ = sqlx::query(&format!(
@@ -266,11 +333,11 @@ pub async fn send(method: Method, url: &str, json: Option<String>) -> Reply {
         .unwrap_or_else(|e| panic!("request to {url} failed: {e}"))
 }
 
-async fn try_send(
+pub async fn try_send(
     method: Method,
     url: &str,
     json: Option<String>,
-) -> Result<Reply, Box<dyn std::error::Error>> {
+) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
     try_send_with(method, url, json, &[]).await
 }
 
@@ -279,7 +346,7 @@ async fn try_send_with(
     url: &str,
     json: Option<String>,
     headers: &[(&str, &str)],
-) -> Result<Reply, Box<dyn std::error::Error>> {
+) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
     let uri: hyper::Uri = url.parse()?;
     let authority = uri
         .authority()
