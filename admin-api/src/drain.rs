@@ -53,6 +53,7 @@ struct DrainMetrics {
     batches: Histogram,
     errors: Counter,
     lag_ms: Gauge,
+    pending: Gauge,
 }
 
 impl DrainMetrics {
@@ -63,6 +64,7 @@ impl DrainMetrics {
             batches: Histogram::new(BATCH_BUCKETS.iter().copied()),
             errors: Counter::default(),
             lag_ms: Gauge::default(),
+            pending: Gauge::default(),
         };
         registry.register(
             "visits_drained",
@@ -89,9 +91,17 @@ impl DrainMetrics {
             "Age of the newest visit of the last batch when it was committed",
             metrics.lag_ms.clone(),
         );
+        registry.register(
+            "drain_pending_entries",
+            "Visits delivered to a drain consumer and not yet acknowledged",
+            metrics.pending.clone(),
+        );
         metrics
     }
 }
+
+/// How often the pending-entries gauge is refreshed.
+const PENDING_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// The drain task's state.
 pub struct Drain {
@@ -133,11 +143,16 @@ impl Drain {
         let mut groups_ready = false;
         let mut last_claim = tokio::time::Instant::now();
         let mut backoff = Backoff::new(MIN_RETRY_PAUSE, MAX_RETRY_PAUSE);
+        let mut last_pending_check = tokio::time::Instant::now() - PENDING_CHECK_EVERY;
         while !shutdown.is_cancelled() {
             let round = async {
                 if !groups_ready {
                     self.create_groups().await?;
                     groups_ready = true;
+                }
+                if last_pending_check.elapsed() >= PENDING_CHECK_EVERY {
+                    last_pending_check = tokio::time::Instant::now();
+                    self.count_pending().await?;
                 }
                 if last_claim.elapsed() >= self.settings.claim_idle / 2 {
                     last_claim = tokio::time::Instant::now();
@@ -205,6 +220,19 @@ impl Drain {
             entries.extend(key.ids.into_iter().map(|id| (shard, id)));
         }
         Ok(entries)
+    }
+
+    /// Refreshes the pending-entries gauge (all consumers, all streams).
+    async fn count_pending(&self) -> anyhow::Result<()> {
+        let mut connection = self.valkey.connection().await?;
+        let mut pending = 0;
+        for stream in &self.streams {
+            let reply: redis::streams::StreamPendingReply =
+                redis::AsyncCommands::xpending(&mut connection, stream, CONSUMER_GROUP).await?;
+            pending += reply.count();
+        }
+        self.metrics.pending.set(pending as i64);
+        Ok(())
     }
 
     /// Takes over entries another consumer left pending too long (it died).

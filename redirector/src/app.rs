@@ -55,6 +55,7 @@ struct Inner {
     http: HttpMetrics,
     cache_hits: Counter,
     cache_misses: Counter,
+    negative_cache_hits: Counter,
     invalidations: InvalidationMetrics,
     visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
@@ -77,6 +78,12 @@ impl App {
             "Lookups the in-process cache passed to Valkey/Postgres",
             cache_misses.clone(),
         );
+        let negative_cache_hits = Counter::default();
+        registry.register(
+            "negative_cache_hits",
+            "Cache hits that were remembered unknown codes (answered 404 without I/O)",
+            negative_cache_hits.clone(),
+        );
         let invalidations = InvalidationMetrics::register(&mut registry);
         let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
         let probes = Probes {
@@ -94,6 +101,7 @@ impl App {
             http,
             cache_hits,
             cache_misses,
+            negative_cache_hits,
             invalidations,
             visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
@@ -208,6 +216,9 @@ impl App {
         let inner = &self.inner;
         if let Some(entry) = inner.cache.get(code).await {
             inner.cache_hits.inc();
+            if entry.is_none() {
+                inner.negative_cache_hits.inc();
+            }
             return Ok(entry);
         }
         inner.cache_misses.inc();

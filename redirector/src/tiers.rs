@@ -81,7 +81,10 @@ impl Tiers {
                 self.count(Tier::valkey, Outcome::miss);
                 return Ok(None);
             }
-            Ok((None, false)) => false,
+            Ok((None, false)) => {
+                self.count(Tier::valkey, Outcome::miss);
+                false
+            }
             Err(err) => {
                 self.count(Tier::valkey, Outcome::error);
                 tracing::debug!(error = %err, "Valkey lookup failed");

@@ -182,6 +182,10 @@ async fn metrics_count_requests_by_route_class() {
     let server = Server::start(&env("REDIS_URL"), None).await;
     server.request(Method::GET, "/health").await;
     server.request(Method::GET, "/urls/1/2/3").await;
+    for _ in 0..2 {
+        let (status, _, _) = server.request(Method::GET, "/unknown-code").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
     let (status, _, body) = server.request(Method::GET, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).expect("utf-8");
@@ -193,6 +197,22 @@ async fn metrics_count_requests_by_route_class() {
         text.contains(r#"redirector_http_requests_total{route="other",status="404"} 1"#),
         "{text}"
     );
-    assert!(!text.contains("1/2/3"), "paths never become labels");
+    assert!(
+        text.contains(r#"redirector_http_requests_total{route="redirect",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains("redirector_cache_misses_total 1\n"), "{text}");
+    assert!(
+        text.contains("redirector_negative_cache_hits_total 1\n"),
+        "the second miss is remembered: {text}"
+    );
+    assert!(
+        text.contains(r#"redirector_tier_lookups_total{tier="valkey",outcome="miss"} 1"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("1/2/3") && !text.contains("unknown-code"),
+        "paths never become labels"
+    );
     server.stop().await;
 }

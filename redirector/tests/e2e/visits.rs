@@ -76,6 +76,11 @@ async fn a_thousand_concurrent_visits_become_exactly_a_thousand_events() {
     })
     .await;
     assert_eq!(system.count_events(&query).await, 1000);
+    let stats_path = format!("/urls/{}/stats", link["short_code"].as_str().expect("code"));
+    eventually(Duration::from_secs(2), || async {
+        system.get(&stats_path).await.json()["total_visits"] == 1000
+    })
+    .await;
     system.stop().await;
 }
 
