@@ -2,13 +2,14 @@
 //! until SIGTERM or Ctrl-C, drain.
 
 use std::process::ExitCode;
+use std::str::FromStr;
 
 use anyhow::Context;
 use clap::Parser;
 use redirector::{App, Config, Parts, VisitMetrics};
 use secrecy::ExposeSecret;
 use shared::valkey::Valkey;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Exit status for bad configuration (EX_USAGE, as linkerd does).
@@ -36,11 +37,14 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let postgres = if config.db_fallback {
         let url = config.database.url()?;
+        // The fallback only reads: its sessions refuse writes outright.
+        let options = PgConnectOptions::from_str(url.expose_secret())
+            .context("DATABASE_URL is not a valid Postgres URL")?
+            .options([("default_transaction_read_only", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
             .acquire_timeout(config.db_acquire_timeout)
-            .connect_lazy(url.expose_secret())
-            .context("while configuring the Postgres fallback pool")?;
+            .connect_lazy_with(options);
         Some(pool)
     } else {
         None
