@@ -68,6 +68,11 @@ impl LinkSync {
         }
     }
 
+    /// The Valkey handle records are written through.
+    pub fn valkey(&self) -> &Valkey {
+        &self.valkey
+    }
+
     /// Writes the current records of `codes` through to Valkey and publishes
     /// them. Never fails the caller: the change is committed; on error the
     /// codes are queued and retried in the background.

@@ -48,6 +48,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
     let drain_task = tokio::spawn(drain.run(shutdown.clone()));
+    tokio::spawn(state.metrics.dependencies.clone().watch(
+        state.links.valkey().clone(),
+        Some(state.pool.clone()),
+        config.db_acquire_timeout,
+        shutdown.clone(),
+    ));
     let links = state.links.clone();
     let link_task = tokio::spawn({
         let shutdown = shutdown.clone();

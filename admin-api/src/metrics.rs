@@ -14,6 +14,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use shared::dependencies::DependencyGauges;
+use shared::process_metrics::ProcessMetrics;
+
 use crate::state::AppState;
 
 /// Latency buckets in seconds, from a fast indexed read to a large import.
@@ -45,6 +48,10 @@ pub struct Metrics {
     latency: HistogramFamily,
     /// Generated codes that were already taken and had to be drawn again.
     pub code_collisions: Counter,
+    /// CPU and memory of this process.
+    process: ProcessMetrics,
+    /// Reachability of Valkey and Postgres.
+    pub dependencies: DependencyGauges,
 }
 
 impl Metrics {
@@ -70,11 +77,15 @@ impl Metrics {
             "Generated short codes that were taken and drawn again",
             code_collisions.clone(),
         );
+        let process = ProcessMetrics::register(&mut registry);
+        let dependencies = DependencyGauges::register(&mut registry);
         Self {
             registry,
             requests,
             latency,
             code_collisions,
+            process,
+            dependencies,
         }
     }
 
@@ -85,6 +96,7 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        self.process.refresh();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -10,6 +10,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+use shared::dependencies::DependencyGauges;
+use shared::process_metrics::ProcessMetrics;
 use shared::valkey::Valkey;
 use shared::visit::{Visit, ip_prefix};
 use sqlx::PgPool;
@@ -56,6 +58,8 @@ struct Inner {
     cache_hits: Counter,
     cache_misses: Counter,
     negative_cache_hits: Counter,
+    process: ProcessMetrics,
+    dependencies: DependencyGauges,
     invalidations: InvalidationMetrics,
     visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
@@ -84,6 +88,8 @@ impl App {
             "Cache hits that were remembered unknown codes (answered 404 without I/O)",
             negative_cache_hits.clone(),
         );
+        let process = ProcessMetrics::register(&mut registry);
+        let dependencies = DependencyGauges::register(&mut registry);
         let invalidations = InvalidationMetrics::register(&mut registry);
         let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
         let probes = Probes {
@@ -102,6 +108,8 @@ impl App {
             cache_hits,
             cache_misses,
             negative_cache_hits,
+            process,
+            dependencies,
             invalidations,
             visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
@@ -121,6 +129,20 @@ impl App {
             inner.valkey.clone(),
             inner.cache.clone(),
             inner.invalidations.clone(),
+            shutdown,
+        )
+    }
+
+    /// The background task that keeps the dependency gauges current.
+    pub fn dependency_checks(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let probes = &self.inner.probes;
+        self.inner.dependencies.clone().watch(
+            probes.valkey.clone(),
+            probes.postgres.clone(),
+            probes.timeout,
             shutdown,
         )
     }
@@ -229,6 +251,7 @@ impl App {
     }
 
     fn render_metrics(&self) -> Response<Body> {
+        self.inner.process.refresh();
         let mut text = String::new();
         match prometheus_client::encoding::text::encode(&mut text, &self.inner.registry) {
             Ok(()) => respond::metrics(text),

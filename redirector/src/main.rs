@@ -81,6 +81,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
     let invalidations = tokio::spawn(app.invalidations(shutdown.clone()));
+    tokio::spawn(app.dependency_checks(shutdown.clone()));
     let max_connections = config.max_connections as usize;
     let served = redirector::run(
         listener,

@@ -52,9 +52,10 @@ impl Probes {
         let Some(pool) = &self.postgres else {
             return "disabled";
         };
-        match tokio::time::timeout(self.timeout, sqlx::query("SELECT 1").execute(pool)).await {
-            Ok(Ok(_)) => "ok",
-            _ => "unreachable",
+        if shared::dependencies::postgres_answers(pool, self.timeout).await {
+            "ok"
+        } else {
+            "unreachable"
         }
     }
 }

@@ -7,7 +7,9 @@
 
 pub mod backoff;
 pub mod config;
+pub mod dependencies;
 pub mod link;
+pub mod process_metrics;
 pub mod short_code;
 pub mod shutdown;
 pub mod telemetry;

@@ -31,13 +31,9 @@ async fn health() -> axum::Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses((status = 200, description = "Ready"), (status = 503, description = "A check failed")))]
 async fn ready(State(state): State<AppState>) -> Response {
-    let postgres =
-        tokio::time::timeout(READY_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool)).await;
-    match postgres {
-        Ok(Ok(_)) => {
-            axum::Json(json!({"status": "ok", "checks": {"postgres": "ok"}})).into_response()
-        }
-        _ => (
+    match shared::dependencies::postgres_answers(&state.pool, READY_TIMEOUT).await {
+        true => axum::Json(json!({"status": "ok", "checks": {"postgres": "ok"}})).into_response(),
+        false => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(axum::http::header::RETRY_AFTER, "5")],
             axum::Json(json!({

@@ -4,6 +4,7 @@
 
 mod deps;
 mod drills;
+mod metrics;
 mod redirects;
 mod system;
 mod visits;

@@ -1,0 +1,45 @@
+//! What both running binaries export at `/metrics`: the names the dashboards
+//! and alerts are built on, with live values.
+
+use std::time::Duration;
+
+use hyper::Method;
+
+use crate::system::{System, eventually};
+
+/// The `/metrics` text of a binary.
+async fn scrape(base: &str) -> String {
+    let reply = crate::system::send(Method::GET, &format!("{base}/metrics"), None).await;
+    String::from_utf8(reply.body.to_vec()).expect("utf-8 metrics")
+}
+
+#[tokio::test]
+async fn both_binaries_report_their_dependencies_and_process() {
+    let system = System::start().await;
+    for (base, prefix) in [
+        (system.admin.clone(), "admin"),
+        (system.redirector.clone(), "redirector"),
+    ] {
+        eventually(Duration::from_secs(15), || async {
+            let text = scrape(&base).await;
+            text.contains(&format!(
+                "{prefix}_dependency_up{{dependency=\"valkey\"}} 1"
+            )) && text.contains(&format!(
+                "{prefix}_dependency_up{{dependency=\"postgres\"}} 1"
+            ))
+        })
+        .await;
+        let text = scrape(&base).await;
+        let rss = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{prefix}_process_resident_memory_bytes ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("an RSS value");
+        assert!(rss > 1_000_000.0, "{prefix} RSS {rss}");
+        assert!(
+            text.contains(&format!("{prefix}_process_cpu_seconds ")),
+            "{text}"
+        );
+    }
+    system.stop().await;
+}
