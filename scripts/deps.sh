@@ -101,7 +101,27 @@ deps_apt_install() {
     _DEPS_APT_UPDATED=1
   fi
   _deps_log "apt-get install -y $*"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2
+  # Packages such as nginx or postgresql start their system service on
+  # install; a policy-rc.d that says no keeps the machine's ports free.
+  local policy=/usr/sbin/policy-rc.d added_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod 755 "$policy" && added_policy=1
+  fi
+  local rc=0
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2 || rc=$?
+  if [[ -n $added_policy ]]; then "${sudo[@]}" rm -f "$policy"; fi
+  return "$rc"
+}
+
+# Make sure Debian's nginx is installed (for the ingress tests); sets NGINX_BIN.
+deps_ensure_nginx() {
+  NGINX_BIN=$(command -v nginx || true)
+  if [[ -z $NGINX_BIN && -x /usr/sbin/nginx ]]; then NGINX_BIN=/usr/sbin/nginx; fi
+  if [[ -z $NGINX_BIN ]]; then
+    deps_apt_install nginx-light || deps_apt_install nginx || return 1
+    NGINX_BIN=/usr/sbin/nginx
+  fi
+  export NGINX_BIN
 }
 
 # Directory with the Postgres server binaries: $PG_BIN if it has initdb, else

@@ -46,6 +46,7 @@ STEPS=(fmt clippy sqlx nextest)
 
 header "starting Postgres and Valkey"
 deps_ensure_tools
+deps_ensure_nginx
 STATE_DIR=$(mktemp -d /tmp/urlshortener-test.XXXXXX)
 chmod 755 "$STATE_DIR" # the postgres user must be able to enter it
 PG_DATABASE=hackathon_test deps_start "$STATE_DIR"

@@ -23,6 +23,7 @@ use crate::invalidation::{self, InvalidationMetrics};
 use crate::metrics::{HttpMetrics, RouteClass};
 use crate::path::{self, Route};
 use crate::ready::Probes;
+use crate::request_id::{RequestIds, X_REQUEST_ID};
 use crate::respond::{self, Body};
 use crate::tiers::Tiers;
 use crate::visits::VisitSink;
@@ -60,6 +61,7 @@ struct Inner {
     negative_cache_hits: Counter,
     process: ProcessMetrics,
     dependencies: DependencyGauges,
+    request_ids: RequestIds,
     invalidations: InvalidationMetrics,
     visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
@@ -110,6 +112,7 @@ impl App {
             negative_cache_hits,
             process,
             dependencies,
+            request_ids: RequestIds::default(),
             invalidations,
             visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
@@ -150,7 +153,11 @@ impl App {
     /// Answers one request. Never fails: every outcome is a response.
     pub async fn handle(&self, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
-        let (route, response) = self.route(&request, peer).await;
+        let request_id = self.inner.request_ids.for_request(request.headers());
+        let (route, mut response) = self.route(&request, peer).await;
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), request_id);
         self.inner.http.observe(
             route,
             response.status().as_u16(),

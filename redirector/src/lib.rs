@@ -9,6 +9,7 @@ mod invalidation;
 mod metrics;
 mod path;
 mod ready;
+mod request_id;
 mod respond;
 mod server;
 mod tiers;

@@ -4,6 +4,7 @@
 
 mod deps;
 mod drills;
+mod ingress;
 mod metrics;
 mod redirects;
 mod system;

@@ -27,6 +27,10 @@ async fn a_new_link_redirects_on_every_path_form_and_method() {
             assert_eq!(reply.location(), Some("https://example.com/landing?x=1"));
             assert_eq!(reply.headers["cache-control"], "private, max-age=0");
             assert!(reply.body.is_empty());
+            assert!(
+                reply.headers.contains_key("x-request-id"),
+                "every response carries a request id"
+            );
         }
     }
     let unknown = system.visit(Method::GET, "/NoSuchCode").await;

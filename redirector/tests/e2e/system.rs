@@ -92,6 +92,19 @@ impl System {
     /// A system on the Postgres server at `server_url` (its maintenance
     /// database) and the Valkey at `redis_url`.
     pub async fn start_on(server_url: &str, redis_url: &str) -> Self {
+        Self::start_custom(server_url, redis_url, Vec::new()).await
+    }
+
+    /// A system on the test command's dependencies with extra settings.
+    pub async fn start_with(extra: Vec<(&'static str, String)>) -> Self {
+        Self::start_custom(&env("DATABASE_URL"), &env("REDIS_URL"), extra).await
+    }
+
+    async fn start_custom(
+        server_url: &str,
+        redis_url: &str,
+        extra: Vec<(&'static str, String)>,
+    ) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -108,7 +121,7 @@ impl System {
             server_url.rsplit_once('/').expect("URL with a database").0
         );
         let (admin_port, redirector_port) = (free_port(), free_port());
-        let environment = vec![
+        let mut environment = vec![
             ("DATABASE_URL", database_url),
             ("REDIS_URL", redis_url.to_owned()),
             ("VALKEY_NAMESPACE", format!("{database}:")),
@@ -122,6 +135,7 @@ impl System {
             // Fault drills restart the admin API; its consumer name must stay.
             ("DRAIN_CONSUMER", "drain-under-test".to_owned()),
         ];
+        environment.extend(extra);
         let mut system = Self {
             admin: format!("http://127.0.0.1:{admin_port}"),
             redirector: format!("http://127.0.0.1:{redirector_port}"),
@@ -341,7 +355,7 @@ pub async fn try_send(
     try_send_with(method, url, json, &[]).await
 }
 
-async fn try_send_with(
+pub async fn try_send_with(
     method: Method,
     url: &str,
     json: Option<String>,
