@@ -42,7 +42,9 @@ step_nextest() {
 }
 # The committed .sqlx/ query data must match the queries and migrations.
 step_sqlx() { SQLX_SERVER_URL=$DATABASE_URL ./scripts/sqlx-prepare.sh --check; }
-STEPS=(fmt clippy sqlx nextest)
+# Deployment files, checked with the tools their users would run.
+step_compose() { ./scripts/check-compose.sh; }
+STEPS=(fmt clippy sqlx compose nextest)
 
 header "starting Postgres and Valkey"
 deps_ensure_tools
