@@ -44,7 +44,8 @@ step_nextest() {
 step_sqlx() { SQLX_SERVER_URL=$DATABASE_URL ./scripts/sqlx-prepare.sh --check; }
 # Deployment files, checked with the tools their users would run.
 step_compose() { ./scripts/check-compose.sh; }
-STEPS=(fmt clippy sqlx compose nextest)
+step_monitoring() { ./scripts/check-monitoring.sh; }
+STEPS=(fmt clippy sqlx compose monitoring nextest)
 
 header "starting Postgres and Valkey"
 deps_ensure_tools

@@ -43,3 +43,36 @@ async fn both_binaries_report_their_dependencies_and_process() {
     }
     system.stop().await;
 }
+
+#[tokio::test]
+async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
+    let system = System::start().await;
+    let dir = std::env::temp_dir().join(format!("urlshortener-scrapes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scrape dir");
+    let mut files = Vec::new();
+    for (base, name) in [
+        (system.admin.clone(), "admin"),
+        (system.redirector.clone(), "redirector"),
+    ] {
+        let file = dir.join(format!("{name}.txt"));
+        std::fs::write(&file, scrape(&base).await).expect("save scrape");
+        files.push(file);
+    }
+    let script = format!(
+        "{}/../scripts/check-metric-names.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .args(&files)
+        .output()
+        .expect("run the checker");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "names used by monitoring/ but not exported: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    system.stop().await;
+}
