@@ -45,7 +45,8 @@ step_sqlx() { SQLX_SERVER_URL=$DATABASE_URL ./scripts/sqlx-prepare.sh --check; }
 # Deployment files, checked with the tools their users would run.
 step_compose() { ./scripts/check-compose.sh; }
 step_monitoring() { ./scripts/check-monitoring.sh; }
-STEPS=(fmt clippy sqlx compose monitoring nextest)
+step_k8s() { ./scripts/check-k8s.sh; }
+STEPS=(fmt clippy sqlx compose k8s monitoring nextest)
 
 header "starting Postgres and Valkey"
 deps_ensure_tools
