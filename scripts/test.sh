@@ -46,7 +46,9 @@ step_sqlx() { SQLX_SERVER_URL=$DATABASE_URL ./scripts/sqlx-prepare.sh --check; }
 step_compose() { ./scripts/check-compose.sh; }
 step_monitoring() { ./scripts/check-monitoring.sh; }
 step_k8s() { ./scripts/check-k8s.sh; }
-STEPS=(fmt clippy sqlx compose k8s monitoring nextest)
+# A few seconds of the benchmark, so that it never rots (figures meaningless).
+step_bench_smoke() { ./loadtest/run.sh --smoke; }
+STEPS=(fmt clippy sqlx compose k8s monitoring nextest bench_smoke)
 
 header "starting Postgres and Valkey"
 deps_ensure_tools
@@ -65,7 +67,10 @@ echo "DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL (state: $STATE_DIR)" >&2
 
 for step in "${STEPS[@]}"; do
   header "$step"
-  if ! "step_$step" "$@"; then
+  args=()
+  # Only nextest takes the script's arguments (a test filter, say).
+  if [[ $step == nextest ]]; then args=("$@"); fi
+  if ! "step_$step" "${args[@]}"; then
     printf '\n==> FAILED: %s\n' "$step" >&2
     exit 1
   fi

@@ -3,7 +3,8 @@
 //! process starts, and serves what it can, while Valkey is down.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
@@ -19,6 +20,11 @@ pub struct Valkey {
     keys: Keys,
     timeout: Duration,
     connection: Arc<OnceCell<ConnectionManager>>,
+    /// When the last failed first connection ended (ms since `epoch`); until
+    /// a timeout has passed since, callers fail at once instead of queueing
+    /// behind another attempt, so a dead Valkey costs the hot path nothing.
+    failed_at_ms: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 impl Valkey {
@@ -31,6 +37,8 @@ impl Valkey {
             keys,
             timeout,
             connection: Arc::new(OnceCell::new()),
+            failed_at_ms: Arc::new(AtomicU64::new(u64::MAX)),
+            epoch: Instant::now(),
         })
     }
 
@@ -50,18 +58,45 @@ impl Valkey {
 
     /// The shared connection, connecting first if need be.
     pub async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        self.fail_fast_after_a_failure()?;
         let connection = self
             .connection
-            .get_or_try_init(|| {
+            .get_or_try_init(|| async {
+                // Callers that queued behind a failed attempt fail at once too.
+                self.fail_fast_after_a_failure()?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(self.timeout)
                     .set_response_timeout(self.timeout)
-                    .set_number_of_retries(2)
+                    // Retry quickly once; callers fall back to Postgres meanwhile.
+                    .set_number_of_retries(1)
+                    .set_factor(10)
                     .set_max_delay(self.timeout.as_millis() as u64);
-                ConnectionManager::new_with_config(self.client.clone(), config)
+                let connected =
+                    ConnectionManager::new_with_config(self.client.clone(), config).await;
+                if connected.is_err() {
+                    self.failed_at_ms
+                        .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+                }
+                connected
             })
             .await?;
         Ok(connection.clone())
+    }
+
+    fn fail_fast_after_a_failure(&self) -> redis::RedisResult<()> {
+        let failed_at = self.failed_at_ms.load(Ordering::Relaxed);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        if failed_at != u64::MAX && now.saturating_sub(failed_at) < self.timeout.as_millis() as u64
+        {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "Valkey was unreachable moments ago",
+            )));
+        }
+        Ok(())
     }
 
     /// A dedicated pub/sub connection (subscriptions cannot share the

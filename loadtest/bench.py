@@ -1,0 +1,536 @@
+"""The redirect benchmark: the redirector against nginx answering 302 from a
+map of the same codes, on this machine, plus the figures of every other tier
+of the system. Run through loadtest/run.sh, which builds the binaries, starts
+Postgres and Valkey and passes their URLs in the environment.
+
+Every figure is printed as it is measured and again in a final table.
+Standard library only."""
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CODE_ALPHABET = string.ascii_letters + string.digits
+TARGET = "https://example.com/landing/{}"
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    """(status, headers, body bytes); never raises for HTTP errors."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
+def visit(url):
+    """The status of a GET without following redirects; 0 when nothing answers."""
+    try:
+        with OPENER.open(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError:
+        return 0
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if http("GET", url, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+def metric(base, line_prefix):
+    """Sum of the samples of a metric line prefix in a /metrics scrape."""
+    text = http("GET", f"{base}/metrics")[2].decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(line_prefix):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def served_redirects(base):
+    return metric(base, 'redirector_http_requests_total{route="redirect",status="302"}')
+
+
+class Processes:
+    """Child processes, stopped in reverse order at exit."""
+
+    def __init__(self):
+        self.children = []
+
+    def start(self, name, argv, env, pin=None):
+        if pin is not None:
+            argv = ["taskset", "-c", str(pin)] + argv
+        log_file = open(os.path.join(self.workdir, f"{name}.log"), "ab")
+        child = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        self.children.append((name, child))
+        return child
+
+    def stop(self, child, sig=signal.SIGTERM):
+        if child.poll() is None:
+            child.send_signal(sig)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def stop_all(self):
+        for _, child in reversed(self.children):
+            self.stop(child)
+
+
+def service_env(extra):
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "LOG_LEVEL": "warn",
+        "REDIRECTOR_CACHE_MAX_BYTES": "1GiB",
+    }
+    env.update(extra)
+    return env
+
+
+def start_admin(procs, port):
+    child = procs.start("admin-api", [f"{os.environ['BIN']}/admin-api"],
+                        service_env({"ADMIN_LISTEN": f"127.0.0.1:{port}", "PUBLIC_BASE_URL": "http://127.0.0.1:1"}))
+    wait_http(f"http://127.0.0.1:{port}/health")
+    return child
+
+
+def start_redirector(procs, name, port, extra=None, pin=None):
+    env = service_env({"REDIRECTOR_LISTEN": f"127.0.0.1:{port}", **(extra or {})})
+    child = procs.start(name, [f"{os.environ['BIN']}/redirector"], env, pin)
+    wait_http(f"http://127.0.0.1:{port}/health")
+    return child
+
+
+def random_codes(count, seed):
+    rng = random.Random(seed)
+    codes = set()
+    while len(codes) < count:
+        code = "".join(rng.choice(CODE_ALPHABET) for _ in range(7))
+        if not code.isdigit():
+            codes.add(code)
+    return sorted(codes)
+
+
+def upload(admin, path, filename):
+    result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"file=@{filename}",
+                             f"{admin}{path}"], capture_output=True, text=True, check=True)
+    if result.stdout != "201":
+        raise SystemExit(f"import {filename} into {path}: HTTP {result.stdout}")
+
+
+def import_links(admin, workdir, codes, first_id=1):
+    """Imports the codes as links of user 1 (files of at most 200k rows, under the 50 MiB limit)."""
+    users = os.path.join(workdir, "users.csv")
+    with open(users, "w") as f:
+        f.write("id,username,email,created_at\n1,bench,bench@example.com,2026-01-01 00:00:00\n")
+    upload(admin, "/users/bulk", users)
+    chunk = 200_000
+    for start in range(0, len(codes), chunk):
+        urls = os.path.join(workdir, f"urls-{start}.csv")
+        with open(urls, "w") as f:
+            f.write("id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n")
+            for offset, code in enumerate(codes[start:start + chunk]):
+                link_id = first_id + start + offset
+                f.write(f"{link_id},1,{code},{TARGET.format(link_id)},bench,True,"
+                        "2026-01-01 00:00:00,2026-01-01 00:00:00\n")
+        upload(admin, "/urls/bulk", urls)
+
+
+def write_paths(workdir, name, codes):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        for code in codes:
+            f.write(f"/{code}\n")
+    return path
+
+
+def run_wrk(url, paths, seconds, connections, threads=2, pin=None, script="random_path.lua"):
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+            "-s", os.path.join(HERE, script), url]
+    if pin is not None:
+        argv = ["taskset", "-c", str(pin)] + argv
+    env = dict(os.environ, WRK_PATHS=paths, WRK_THREADS=str(threads))
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = parse_latency(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p99_ms": p99, "requests": requests,
+            "bad": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def parse_latency(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def nginx_baseline(procs, workdir, codes, port, pin=None):
+    """nginx answering 302 from a map of the same codes: the fastest thing that can."""
+    map_file = os.path.join(workdir, "codes.map")
+    with open(map_file, "w") as f:
+        for index, code in enumerate(codes, start=1):
+            f.write(f"/{code} {TARGET.format(index)};\n")
+    conf = os.path.join(workdir, "nginx-bench.conf")
+    temp = "".join(f"    {kind}_temp_path {workdir}/nginx-{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes {1 if pin is not None else 2};
+pid {workdir}/nginx-bench.pid;
+error_log {workdir}/nginx-bench.error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+{temp}    access_log off;
+    map_hash_max_size {max(len(codes) * 2, 1024)};
+    map_hash_bucket_size 128;
+    map $uri $target {{
+        default "";
+        include {map_file};
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            if ($target = "") {{ return 404; }}
+            add_header Cache-Control "private, max-age=0" always;
+            return 302 $target;
+        }}
+    }}
+}}
+""")
+    os.chmod(workdir, 0o777)
+    child = procs.start("nginx", [os.environ.get("NGINX_BIN", "/usr/sbin/nginx"), "-p", workdir, "-c", conf,
+                                  "-g", "daemon off;"], dict(os.environ), pin)
+    deadline = time.time() + 20
+    while visit(f"http://127.0.0.1:{port}/{codes[0]}") != 302:
+        if time.time() > deadline:
+            raise SystemExit(f"nginx did not start; see {workdir}/nginx.log")
+        time.sleep(0.05)
+    return child
+
+
+def rounds(label, url, paths, args, pin=None):
+    """Warm-up, then the measured rounds; returns the median figures."""
+    results = []
+    for number in range(args.rounds):
+        run_wrk(url, paths, args.warmup, args.connections, pin=pin)
+        result = run_wrk(url, paths, args.seconds, args.connections, pin=pin)
+        log(f"{label} round {number + 1}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.2f} ms"
+            + (f", {result['bad']} non-3xx" if result["bad"] else ""))
+        results.append(result)
+    return {"rps": statistics.median(r["rps"] for r in results),
+            "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "bad": sum(r["bad"] for r in results)}
+
+
+def count_redirect_events(admin):
+    status, headers, _ = http("GET", f"{admin}/events?event_type=redirect&per_page=1")
+    return int(headers["X-Total-Count"])
+
+
+def wait_events(admin, expected, timeout):
+    deadline = time.time() + timeout
+    while True:
+        count = count_redirect_events(admin)
+        if count >= expected or time.time() > deadline:
+            return count
+        time.sleep(0.2)
+
+
+def visibility_latency(admin, redirector, code, url_id, samples):
+    """One redirect, then poll GET /events until it shows: p50/p99 in ms."""
+    query = f"{admin}/events?url_id={url_id}&event_type=redirect&per_page=1"
+    seen = int(http("GET", query)[1]["X-Total-Count"])
+    latencies = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        assert visit(f"{redirector}/{code}") == 302
+        while int(http("GET", query)[1]["X-Total-Count"]) <= seen:
+            if time.perf_counter() - started > 10:
+                raise SystemExit("a visit did not show within 10 s")
+        latencies.append((time.perf_counter() - started) * 1000)
+        seen += 1
+    return percentile(latencies, 50), percentile(latencies, 99)
+
+
+def percentile(values, pct):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def psql(sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", os.environ["DATABASE_URL"], "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def stats_read_time(admin, code, url_id, visits, samples):
+    """Rollups of a link with `visits` visits over a year, then timed GET /stats."""
+    psql(f"""
+        INSERT INTO url_visit_totals (url_id, total_visits, bot_visits, unique_visitors, last_visit_at)
+        VALUES ({url_id}, {visits}, {visits // 20}, {visits // 3}, now())
+        ON CONFLICT (url_id) DO UPDATE SET total_visits = EXCLUDED.total_visits;
+        INSERT INTO url_daily_visits (url_id, day, visits)
+        SELECT {url_id}, current_date - d, {max(visits // 365, 1)} FROM generate_series(0, 364) d
+        ON CONFLICT DO NOTHING;
+        INSERT INTO url_dimension_visits (url_id, dimension, value, visits)
+        SELECT {url_id}, dim, dim || '-' || v, {visits // 200} + v
+        FROM unnest(ARRAY['referrer','browser','os','device']) dim, generate_series(1, 50) v
+        ON CONFLICT DO NOTHING;
+    """)
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        status, _, body = http("GET", f"{admin}/urls/{code}/stats")
+        timings.append((time.perf_counter() - started) * 1000)
+        assert status == 200 and json.loads(body)["total_visits"] == visits
+    return percentile(timings, 50), percentile(timings, 99)
+
+
+def prefill_streams(workdir, url_id, count, streams=4):
+    """Writes `count` visits straight into the visit streams (redis-cli --pipe)."""
+    resp = os.path.join(workdir, "visits.resp")
+    with open(resp, "wb") as f:
+        for n in range(count):
+            visit_json = json.dumps({"id": f"bench-{n}", "c": "bench", "u": url_id, "o": 1,
+                                     "t": TARGET.format(url_id), "ts": int(time.time() * 1000),
+                                     "a": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+                                     "p": f"10.{n % 250}.{n % 200}.0/24"}, separators=(",", ":"))
+            parts = ["XADD", f"visits:{n % streams}", "*", "v", visit_json]
+            f.write(f"*{len(parts)}\r\n".encode())
+            for part in parts:
+                data = part.encode()
+                f.write(b"$%d\r\n%s\r\n" % (len(data), data))
+    port = os.environ["REDIS_URL"].rsplit(":", 1)[1].strip("/")
+    with open(resp, "rb") as f:
+        subprocess.run(["redis-cli", "-p", port, "--pipe"], stdin=f, check=True, stdout=subprocess.DEVNULL)
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--links", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--drain-visits", type=int, default=1_000_000)
+    parser.add_argument("--stats-visits", type=int, default=1_000_000)
+    parser.add_argument("--visibility-samples", type=int, default=200)
+    parser.add_argument("--rss-links", type=int, default=1_000_000)
+    parser.add_argument("--workdir", required=True)
+    args = parser.parse_args()
+
+    procs = Processes()
+    procs.workdir = args.workdir
+    figures = {}
+    try:
+        run(args, procs, figures)
+    finally:
+        procs.stop_all()
+    print_table(args, figures)
+    failures = [name for name, ok in figures.get("checks", {}).items() if not ok]
+    if failures:
+        log(f"FAILED: {', '.join(failures)}")
+        sys.exit(1)
+
+
+def run(args, procs, figures):
+    workdir = args.workdir
+    admin_port, redirector_port, nginx_port = free_port(), free_port(), free_port()
+    admin = f"http://127.0.0.1:{admin_port}"
+    redirector = f"http://127.0.0.1:{redirector_port}"
+    checks = figures["checks"] = {}
+
+    admin_process = start_admin(procs, admin_port)
+    codes = random_codes(args.links, seed=7)
+    log(f"importing {len(codes)} links")
+    import_links(admin, workdir, codes)
+    paths = write_paths(workdir, "codes.txt", codes)
+    start_redirector(procs, "redirector", redirector_port)
+    nginx_baseline(procs, workdir, codes, nginx_port)
+
+    # Cache hits against nginx, the same load, alternating.
+    before_served, before_events = served_redirects(redirector), count_redirect_events(admin)
+    # Fill the cache once, so that every measured request is a hit.
+    run_wrk(redirector, paths, max(2, args.warmup), args.connections, script="sequential_path.lua")
+    figures["redirector"] = rounds("redirector (cache hits)", redirector, paths, args)
+    figures["nginx"] = rounds("nginx (302 from a map)", f"http://127.0.0.1:{nginx_port}", paths, args)
+    figures["ratio"] = figures["redirector"]["rps"] / figures["nginx"]["rps"]
+    served = int(served_redirects(redirector) - before_served)
+    events = wait_events(admin, before_events + served, timeout=300) - before_events
+    figures["visits"] = (served, events)
+    checks["every served visit became exactly one event"] = events == served
+    log(f"visits: {served} served, {events} redirect events")
+
+    # Valkey tier: a redirector whose cache holds nothing.
+    port = free_port()
+    valkey_tier = start_redirector(procs, "redirector-valkey-tier", port, {"REDIRECTOR_CACHE_MAX_BYTES": "1"})
+    figures["valkey_tier"] = rounds("Valkey tier", f"http://127.0.0.1:{port}", paths, args)
+    procs.stop(valkey_tier)
+
+    # Postgres fallback: no cache, Valkey unreachable (its visits cannot be
+    # recorded while Valkey is away; they are buffered, then counted as overflow).
+    port = free_port()
+    fallback = start_redirector(procs, "redirector-postgres-tier", port, {
+        "REDIRECTOR_CACHE_MAX_BYTES": "1", "REDIS_URL": "redis://127.0.0.1:1", "REDIRECTOR_VISIT_BUFFER": "1000",
+        "REDIRECTOR_DB_MAX_CONNECTIONS": "8"})
+    figures["postgres_tier"] = rounds("Postgres fallback", f"http://127.0.0.1:{port}", paths, args)
+    procs.stop(fallback)
+
+    # A flood of unknown codes: answered from the negative cache.
+    unknown = write_paths(workdir, "unknown.txt", random_codes(10_000, seed=99))
+    figures["negative"] = rounds("unknown codes", redirector, unknown, args)
+
+    # Visit visibility: one redirect, then read it back.
+    code, url_id = codes[0], 1
+    figures["visibility"] = visibility_latency(admin, redirector, code, url_id, args.visibility_samples)
+    log("visibility p50 {:.1f} ms, p99 {:.1f} ms".format(*figures["visibility"]))
+
+    # Stats read time of a link with many visits (rollups, as the drain keeps them).
+    stats_code, stats_id = codes[1], 2
+    figures["stats"] = stats_read_time(admin, stats_code, stats_id, args.stats_visits, 100)
+    log("stats read p50 {:.2f} ms, p99 {:.2f} ms".format(*figures["stats"]))
+
+    # Drain rate: stop the admin API, pre-fill the streams, time the catch-up.
+    procs.stop(admin_process)
+    log(f"pre-filling the streams with {args.drain_visits} visits")
+    prefill_streams(workdir, 3, args.drain_visits)
+    before = count_redirect_events_sql()
+    started = time.perf_counter()
+    admin_process = start_admin(procs, admin_port)
+    while count_redirect_events_sql() - before < args.drain_visits:
+        if time.perf_counter() - started > 900:
+            raise SystemExit("the drain did not catch up within 15 minutes")
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    figures["drain"] = args.drain_visits / elapsed
+    log(f"drain: {args.drain_visits} visits in {elapsed:.1f} s = {figures['drain']:.0f}/s")
+
+    # Pinned: redirector on core 0, wrk on core 1, for a low-noise p99.
+    port = free_port()
+    pinned = start_redirector(procs, "redirector-pinned", port, pin=0)
+    run_wrk(f"http://127.0.0.1:{port}", paths, max(2, args.warmup), args.connections, pin=1, script="sequential_path.lua")
+    figures["pinned"] = rounds("redirector pinned", f"http://127.0.0.1:{port}", paths, args, pin=1)
+    procs.stop(pinned)
+    pinned_nginx_port = free_port()
+    nginx_dir = os.path.join(workdir, "pinned-nginx")
+    os.makedirs(nginx_dir, exist_ok=True)
+    pinned_nginx = nginx_baseline(procs, nginx_dir, codes, pinned_nginx_port, pin=0)
+    figures["pinned_nginx"] = rounds("nginx pinned", f"http://127.0.0.1:{pinned_nginx_port}", paths, args, pin=1)
+    procs.stop(pinned_nginx)
+
+    # Memory with many links cached.
+    extra = random_codes(args.rss_links, seed=1234)
+    extra = [c for c in extra if c not in set(codes)][: max(0, args.rss_links - len(codes))]
+    if extra:
+        log(f"importing {len(extra)} more links for the memory figure")
+        import_links(admin, workdir, extra, first_id=len(codes) + 1)
+    every = write_paths(workdir, "every.txt", codes + extra)
+    port = free_port()
+    big = start_redirector(procs, "redirector-rss", port)
+    base_rss = rss_bytes(big.pid)
+    total = len(codes) + len(extra)
+    seconds = 2
+    while metric(f"http://127.0.0.1:{port}", "redirector_cache_misses_total") < total:
+        run_wrk(f"http://127.0.0.1:{port}", every, seconds, args.connections, script="sequential_path.lua")
+        seconds *= 2
+        if seconds > 256:
+            break
+    figures["rss"] = (total, rss_bytes(big.pid), base_rss)
+    procs.stop(big)
+
+
+def count_redirect_events_sql():
+    out = subprocess.run(["psql", "-tA", os.environ["DATABASE_URL"], "-c",
+                          "SELECT count(*) FROM events WHERE event_type = 'redirect'"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
+
+
+def print_table(args, f):
+    def tier(name):
+        r = f.get(name)
+        return f"{r['rps']:>10.0f} req/s   p99 {r['p99_ms']:6.2f} ms   ({r['rps'] / f['nginx']['rps']:.2f}× nginx)" if r else "n/a"
+
+    lines = [
+        f"Redirect benchmark — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.links} links, "
+        f"{args.connections} connections, {args.rounds} round(s) of {args.seconds} s, medians",
+        f"  nginx 302 from a map       {tier('nginx')}",
+        f"  redirector, cache hits     {tier('redirector')}",
+        f"  redirector, Valkey tier    {tier('valkey_tier')}",
+        f"  redirector, Postgres tier  {tier('postgres_tier')}",
+        f"  unknown codes (negative)   {tier('negative')}",
+        f"  pinned nginx (1 core)      {tier('pinned_nginx')}",
+        f"  pinned redirector (1 core) {tier('pinned')}",
+    ]
+    if "ratio" in f:
+        lines.append(f"  cache-hit ratio to nginx   {f['ratio']:.2f}")
+    if "visits" in f:
+        lines.append(f"  visits served / events     {f['visits'][0]} / {f['visits'][1]}")
+    if "visibility" in f:
+        lines.append("  visit visible in /events   p50 {:.1f} ms, p99 {:.1f} ms".format(*f["visibility"]))
+    if "stats" in f:
+        lines.append(f"  stats read ({args.stats_visits} visits)  " + "p50 {:.2f} ms, p99 {:.2f} ms".format(*f["stats"]))
+    if "drain" in f:
+        lines.append(f"  drain rate                 {f['drain']:.0f} visits/s ({args.drain_visits} pre-filled)")
+    if "rss" in f:
+        total, rss, base = f["rss"]
+        lines.append(f"  redirector RSS             {rss / 2**20:.1f} MiB with {total} links cached (at start {base / 2**20:.1f} MiB)")
+    for name, ok in f.get("checks", {}).items():
+        lines.append(f"  check: {name}: {'yes' if ok else 'NO'}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
