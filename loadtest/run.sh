@@ -30,6 +30,8 @@ command -v taskset >/dev/null 2>&1 || deps_apt_install util-linux
 profile=release
 build=(build -j "${CARGO_BUILD_JOBS:-2}" --locked --bin admin-api --bin redirector)
 if ((smoke)); then
+  # The locustfile is not run here (no locust); at least it must compile.
+  python3 -m py_compile loadtest/locustfile.py
   profile=debug
   set -- --links 2000 --rounds 1 --warmup 1 --seconds 1 --drain-visits 5000 \
     --visibility-samples 20 --rss-links 4000 "$@"
