@@ -147,12 +147,15 @@ def start_redirector(procs, name, port, extra=None, pin=None):
 
 
 def random_codes(count, seed):
+    """Random 7-character codes, distinct even ignoring case: nginx's map
+    compares strings case-insensitively, and both servers get the same set."""
     rng = random.Random(seed)
-    codes = set()
+    codes, folded = [], set()
     while len(codes) < count:
         code = "".join(rng.choice(CODE_ALPHABET) for _ in range(7))
-        if not code.isdigit():
-            codes.add(code)
+        if not code.isdigit() and code.lower() not in folded:
+            folded.add(code.lower())
+            codes.append(code)
     return sorted(codes)
 
 
@@ -248,7 +251,8 @@ http {{
     deadline = time.time() + 20
     while visit(f"http://127.0.0.1:{port}/{codes[0]}") != 302:
         if time.time() > deadline:
-            raise SystemExit(f"nginx did not start; see {workdir}/nginx.log")
+            with open(os.path.join(procs.workdir, "nginx.log")) as log_file:
+                raise SystemExit("nginx did not start:\n" + log_file.read()[-2000:])
         time.sleep(0.05)
     return child
 
@@ -471,8 +475,9 @@ def run(args, procs, figures):
     procs.stop(pinned_nginx)
 
     # Memory with many links cached.
-    extra = random_codes(args.rss_links, seed=1234)
-    extra = [c for c in extra if c not in set(codes)][: max(0, args.rss_links - len(codes))]
+    taken = {c.lower() for c in codes}
+    extra = [c for c in random_codes(args.rss_links, seed=1234) if c.lower() not in taken]
+    extra = extra[: max(0, args.rss_links - len(codes))]
     if extra:
         log(f"importing {len(extra)} more links for the memory figure")
         import_links(admin, workdir, extra, first_id=len(codes) + 1)
