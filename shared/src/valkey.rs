@@ -13,6 +13,10 @@ use tokio::sync::OnceCell;
 use crate::config::RedisArgs;
 use crate::link::Keys;
 
+fn unreachable(why: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::IoError, why))
+}
+
 /// A cheap-to-clone handle to Valkey.
 #[derive(Clone)]
 pub struct Valkey {
@@ -20,6 +24,8 @@ pub struct Valkey {
     keys: Keys,
     timeout: Duration,
     connection: Arc<OnceCell<ConnectionManager>>,
+    /// Held by the caller that is making the first connection.
+    connecting: Arc<tokio::sync::Mutex<()>>,
     /// When the last failed first connection ended (ms since `epoch`); until
     /// a timeout has passed since, callers fail at once instead of queueing
     /// behind another attempt, so a dead Valkey costs the hot path nothing.
@@ -37,6 +43,7 @@ impl Valkey {
             keys,
             timeout,
             connection: Arc::new(OnceCell::new()),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
             failed_at_ms: Arc::new(AtomicU64::new(u64::MAX)),
             epoch: Instant::now(),
         })
@@ -61,42 +68,41 @@ impl Valkey {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }
-        self.fail_fast_after_a_failure()?;
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                // Callers that queued behind a failed attempt fail at once too.
-                self.fail_fast_after_a_failure()?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout)
-                    // Retry quickly once; callers fall back to Postgres meanwhile.
-                    .set_number_of_retries(1)
-                    .set_factor(10)
-                    .set_max_delay(self.timeout.as_millis() as u64);
-                let connected =
-                    ConnectionManager::new_with_config(self.client.clone(), config).await;
-                if connected.is_err() {
-                    self.failed_at_ms
-                        .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-                }
-                connected
-            })
-            .await?;
-        Ok(connection.clone())
-    }
-
-    fn fail_fast_after_a_failure(&self) -> redis::RedisResult<()> {
+        // One caller connects; the others fail at once rather than queue
+        // behind it (they fall back to Postgres, or retry later).
+        let Ok(_connecting) = self.connecting.try_lock() else {
+            return Err(unreachable("Valkey is being connected to"));
+        };
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
         let failed_at = self.failed_at_ms.load(Ordering::Relaxed);
         let now = self.epoch.elapsed().as_millis() as u64;
         if failed_at != u64::MAX && now.saturating_sub(failed_at) < self.timeout.as_millis() as u64
         {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::IoError,
-                "Valkey was unreachable moments ago",
-            )));
+            return Err(unreachable("Valkey was unreachable moments ago"));
         }
-        Ok(())
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_number_of_retries(1)
+            .set_factor(10)
+            .set_max_delay(self.timeout.as_millis() as u64);
+        let connecting = ConnectionManager::new_with_config(self.client.clone(), config);
+        match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(Ok(connection)) => {
+                let _ = self.connection.set(connection.clone());
+                Ok(connection)
+            }
+            outcome => {
+                self.failed_at_ms
+                    .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+                match outcome {
+                    Ok(Err(err)) => Err(err),
+                    _ => Err(unreachable("timed out connecting to Valkey")),
+                }
+            }
+        }
     }
 
     /// A dedicated pub/sub connection (subscriptions cannot share the
