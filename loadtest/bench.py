@@ -27,6 +27,9 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 TARGET = "https://example.com/landing/{}"
 
 
+PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss"]
+
+
 def log(message):
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -372,8 +375,14 @@ def main():
     parser.add_argument("--stats-visits", type=int, default=1_000_000)
     parser.add_argument("--visibility-samples", type=int, default=200)
     parser.add_argument("--rss-links", type=int, default=1_000_000)
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help=f"comma-separated subset of: {', '.join(PHASES)} (default: all)")
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args()
+    args.phases = set(args.phases.split(","))
+    unknown_phases = args.phases - set(PHASES)
+    if unknown_phases:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown_phases))}")
 
     procs = Processes()
     procs.workdir = args.workdir
@@ -394,7 +403,7 @@ def run(args, procs, figures):
     admin_port, redirector_port, nginx_port = free_port(), free_port(), free_port()
     admin = f"http://127.0.0.1:{admin_port}"
     redirector = f"http://127.0.0.1:{redirector_port}"
-    checks = figures["checks"] = {}
+    figures["checks"] = {}
 
     admin_process = start_admin(procs, admin_port)
     codes = random_codes(args.links, seed=7)
@@ -404,7 +413,35 @@ def run(args, procs, figures):
     start_redirector(procs, "redirector", redirector_port)
     nginx_baseline(procs, workdir, codes, nginx_port)
 
-    # Cache hits against nginx, the same load, alternating.
+    # Cache hits against nginx, the same load.
+    if "hits" in args.phases:
+        cache_hits(args, figures, admin, redirector, nginx_port, paths)
+    if "valkey" in args.phases:
+        valkey_tier(args, procs, figures, paths)
+    if "postgres" in args.phases:
+        postgres_tier(args, procs, figures, paths)
+    if "negative" in args.phases:
+        # A flood of unknown codes: answered from the negative cache.
+        unknown = write_paths(workdir, "unknown.txt", random_codes(10_000, seed=99))
+        figures["negative"] = rounds("unknown codes", redirector, unknown, args)
+    if "visibility" in args.phases:
+        # Visit visibility: one redirect, then read it back.
+        figures["visibility"] = visibility_latency(admin, redirector, codes[0], 1, args.visibility_samples)
+        log("visibility p50 {:.1f} ms, p99 {:.1f} ms".format(*figures["visibility"]))
+    if "stats" in args.phases:
+        # Stats read time of a link with many visits (rollups, as the drain keeps them).
+        figures["stats"] = stats_read_time(admin, codes[1], 2, args.stats_visits, 100)
+        log("stats read p50 {:.2f} ms, p99 {:.2f} ms".format(*figures["stats"]))
+    if "drain" in args.phases:
+        admin_process = drain_rate(args, procs, figures, admin_process, admin_port)
+    if "pinned" in args.phases:
+        pinned(args, procs, figures, paths, codes)
+    if "rss" in args.phases:
+        memory(args, procs, figures, admin, codes)
+
+
+def cache_hits(args, figures, admin, redirector, nginx_port, paths):
+    checks = figures["checks"]
     before_served, before_events = served_redirects(redirector), count_redirect_events(admin)
     # Fill the cache once, so that every measured request is a hit.
     run_wrk(redirector, paths, max(2, args.warmup), args.connections, script="sequential_path.lua")
@@ -417,14 +454,19 @@ def run(args, procs, figures):
     checks["every served visit became exactly one event"] = events == served
     log(f"visits: {served} served, {events} redirect events")
 
-    # Valkey tier: a redirector whose cache holds nothing.
-    port = free_port()
-    valkey_tier = start_redirector(procs, "redirector-valkey-tier", port, {"REDIRECTOR_CACHE_MAX_BYTES": "1"})
-    figures["valkey_tier"] = rounds("Valkey tier", f"http://127.0.0.1:{port}", paths, args)
-    procs.stop(valkey_tier)
 
-    # Postgres fallback: no cache, Valkey unreachable (its visits cannot be
-    # recorded while Valkey is away; they are buffered, then counted as overflow).
+def valkey_tier(args, procs, figures, paths):
+    """A redirector whose cache holds nothing: every lookup asks Valkey."""
+    port = free_port()
+    valkey_tier_process = start_redirector(procs, "redirector-valkey-tier", port, {"REDIRECTOR_CACHE_MAX_BYTES": "1"})
+    figures["valkey_tier"] = rounds("Valkey tier", f"http://127.0.0.1:{port}", paths, args)
+    procs.stop(valkey_tier_process)
+
+
+def postgres_tier(args, procs, figures, paths):
+    """No cache, Valkey unreachable: every lookup reads Postgres (its visits
+    cannot be recorded while Valkey is away; they are buffered, then counted
+    as overflow)."""
     port = free_port()
     fallback = start_redirector(procs, "redirector-postgres-tier", port, {
         "REDIRECTOR_CACHE_MAX_BYTES": "1", "REDIS_URL": "redis://127.0.0.1:1", "REDIRECTOR_VISIT_BUFFER": "1000",
@@ -432,24 +474,12 @@ def run(args, procs, figures):
     figures["postgres_tier"] = rounds("Postgres fallback", f"http://127.0.0.1:{port}", paths, args)
     procs.stop(fallback)
 
-    # A flood of unknown codes: answered from the negative cache.
-    unknown = write_paths(workdir, "unknown.txt", random_codes(10_000, seed=99))
-    figures["negative"] = rounds("unknown codes", redirector, unknown, args)
 
-    # Visit visibility: one redirect, then read it back.
-    code, url_id = codes[0], 1
-    figures["visibility"] = visibility_latency(admin, redirector, code, url_id, args.visibility_samples)
-    log("visibility p50 {:.1f} ms, p99 {:.1f} ms".format(*figures["visibility"]))
-
-    # Stats read time of a link with many visits (rollups, as the drain keeps them).
-    stats_code, stats_id = codes[1], 2
-    figures["stats"] = stats_read_time(admin, stats_code, stats_id, args.stats_visits, 100)
-    log("stats read p50 {:.2f} ms, p99 {:.2f} ms".format(*figures["stats"]))
-
-    # Drain rate: stop the admin API, pre-fill the streams, time the catch-up.
+def drain_rate(args, procs, figures, admin_process, admin_port):
+    """Stops the admin API, pre-fills the streams, times the catch-up."""
     procs.stop(admin_process)
     log(f"pre-filling the streams with {args.drain_visits} visits")
-    prefill_streams(workdir, 3, args.drain_visits)
+    prefill_streams(procs.workdir, 3, args.drain_visits)
     before = count_redirect_events_sql()
     started = time.perf_counter()
     admin_process = start_admin(procs, admin_port)
@@ -460,38 +490,41 @@ def run(args, procs, figures):
     elapsed = time.perf_counter() - started
     figures["drain"] = args.drain_visits / elapsed
     log(f"drain: {args.drain_visits} visits in {elapsed:.1f} s = {figures['drain']:.0f}/s")
+    return admin_process
 
-    # Pinned: redirector on core 0, wrk on core 1, for a low-noise p99.
+
+def pinned(args, procs, figures, paths, codes):
+    """Redirector on core 0, wrk on core 1, for a low-noise p99; nginx alike."""
     port = free_port()
-    pinned = start_redirector(procs, "redirector-pinned", port, pin=0)
+    process = start_redirector(procs, "redirector-pinned", port, pin=0)
     run_wrk(f"http://127.0.0.1:{port}", paths, max(2, args.warmup), args.connections, pin=1, script="sequential_path.lua")
     figures["pinned"] = rounds("redirector pinned", f"http://127.0.0.1:{port}", paths, args, pin=1)
-    procs.stop(pinned)
-    pinned_nginx_port = free_port()
-    nginx_dir = os.path.join(workdir, "pinned-nginx")
+    procs.stop(process)
+    nginx_port = free_port()
+    nginx_dir = os.path.join(procs.workdir, "pinned-nginx")
     os.makedirs(nginx_dir, exist_ok=True)
-    pinned_nginx = nginx_baseline(procs, nginx_dir, codes, pinned_nginx_port, pin=0)
-    figures["pinned_nginx"] = rounds("nginx pinned", f"http://127.0.0.1:{pinned_nginx_port}", paths, args, pin=1)
-    procs.stop(pinned_nginx)
+    process = nginx_baseline(procs, nginx_dir, codes, nginx_port, pin=0)
+    figures["pinned_nginx"] = rounds("nginx pinned", f"http://127.0.0.1:{nginx_port}", paths, args, pin=1)
+    procs.stop(process)
 
-    # Memory with many links cached.
+
+def memory(args, procs, figures, admin, codes):
+    """RSS of a redirector with `--rss-links` links in its cache."""
     taken = {c.lower() for c in codes}
     extra = [c for c in random_codes(args.rss_links, seed=1234) if c.lower() not in taken]
     extra = extra[: max(0, args.rss_links - len(codes))]
     if extra:
         log(f"importing {len(extra)} more links for the memory figure")
-        import_links(admin, workdir, extra, first_id=len(codes) + 1)
-    every = write_paths(workdir, "every.txt", codes + extra)
+        import_links(admin, procs.workdir, extra, first_id=len(codes) + 1)
+    every = write_paths(procs.workdir, "every.txt", codes + extra)
     port = free_port()
     big = start_redirector(procs, "redirector-rss", port)
     base_rss = rss_bytes(big.pid)
     total = len(codes) + len(extra)
     seconds = 2
-    while metric(f"http://127.0.0.1:{port}", "redirector_cache_misses_total") < total:
+    while metric(f"http://127.0.0.1:{port}", "redirector_cache_misses_total") < total and seconds <= 256:
         run_wrk(f"http://127.0.0.1:{port}", every, seconds, args.connections, script="sequential_path.lua")
         seconds *= 2
-        if seconds > 256:
-            break
     figures["rss"] = (total, rss_bytes(big.pid), base_rss)
     procs.stop(big)
 
@@ -506,7 +539,10 @@ def count_redirect_events_sql():
 def print_table(args, f):
     def tier(name):
         r = f.get(name)
-        return f"{r['rps']:>10.0f} req/s   p99 {r['p99_ms']:6.2f} ms   ({r['rps'] / f['nginx']['rps']:.2f}× nginx)" if r else "n/a"
+        if not r:
+            return "not measured"
+        ratio = f"   ({r['rps'] / f['nginx']['rps']:.2f}× nginx)" if "nginx" in f else ""
+        return f"{r['rps']:>10.0f} req/s   p99 {r['p99_ms']:6.2f} ms{ratio}"
 
     lines = [
         f"Redirect benchmark — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.links} links, "
