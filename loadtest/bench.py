@@ -337,16 +337,18 @@ def stats_read_time(admin, code, url_id, visits, samples):
     return percentile(timings, 50), percentile(timings, 99)
 
 
-def prefill_streams(workdir, url_id, count, streams=4):
-    """Writes `count` visits straight into the visit streams (redis-cli --pipe)."""
+def prefill_streams(workdir, url_id, count, streams=4, per_entry=512):
+    """Writes `count` visits straight into the visit streams (redis-cli
+    --pipe), `per_entry` visits per entry as a loaded redirector pushes them."""
     resp = os.path.join(workdir, "visits.resp")
+    now_ms = int(time.time() * 1000)
     with open(resp, "wb") as f:
-        for n in range(count):
-            visit_json = json.dumps({"id": f"bench-{n}", "c": "bench", "u": url_id, "o": 1,
-                                     "t": TARGET.format(url_id), "ts": int(time.time() * 1000),
-                                     "a": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
-                                     "p": f"10.{n % 250}.{n % 200}.0/24"}, separators=(",", ":"))
-            parts = ["XADD", f"visits:{n % streams}", "*", "v", visit_json]
+        for first in range(0, count, per_entry):
+            batch = [{"id": f"bench-{n}", "c": "bench", "u": url_id, "o": 1, "t": TARGET.format(url_id), "ts": now_ms,
+                      "a": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+                      "p": f"10.{n % 250}.{n % 200}.0/24"} for n in range(first, min(count, first + per_entry))]
+            parts = ["XADD", f"visits:{(first // per_entry) % streams}", "*", "v",
+                     json.dumps(batch, separators=(",", ":"))]
             f.write(f"*{len(parts)}\r\n".encode())
             for part in parts:
                 data = part.encode()

@@ -69,8 +69,9 @@ pub struct Config {
     #[arg(long, env = "DRAIN_CONSUMER", global = true)]
     pub drain_consumer: Option<String>,
 
-    /// Most visits written per drain transaction.
-    #[arg(long, env = "DRAIN_BATCH", default_value_t = 2000,
+    /// Most stream entries read per drain transaction; an entry holds one
+    /// push batch of a redirector (up to REDIRECTOR_VISIT_BATCH visits).
+    #[arg(long, env = "DRAIN_BATCH", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
     pub drain_batch: u32,
 

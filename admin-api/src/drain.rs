@@ -19,7 +19,7 @@ use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, Stream
 use serde_json::json;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
-use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit, visitor_id};
+use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit, decode_entry, visitor_id};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +78,7 @@ impl DrainMetrics {
         );
         registry.register(
             "drain_batch_size",
-            "Stream entries per drained batch",
+            "Visits per drain transaction",
             metrics.batches.clone(),
         );
         registry.register(
@@ -273,11 +273,16 @@ impl Drain {
         let mut columns = VisitColumns::default();
         let mut facts = Vec::with_capacity(entries.len());
         let mut newest_ms = 0;
+        let mut visits = Vec::new();
         for (_, entry) in &entries {
-            let Some(visit) = decode(entry) else {
-                self.metrics.skipped.inc();
-                continue;
-            };
+            match decode(entry) {
+                Some(batch) => visits.extend(batch),
+                None => {
+                    self.metrics.skipped.inc();
+                }
+            }
+        }
+        for visit in visits {
             newest_ms = newest_ms.max(visit.at_ms);
             let agent = self.agents.parse(visit.user_agent.as_deref());
             let at = DateTime::<Utc>::from_timestamp_millis(visit.at_ms).unwrap_or_else(Utc::now);
@@ -346,7 +351,7 @@ impl Drain {
         self.metrics
             .skipped
             .inc_by((columns.visit_ids.len() as u64).saturating_sub(written));
-        self.metrics.batches.observe(entries.len() as f64);
+        self.metrics.batches.observe(columns.visit_ids.len() as f64);
         self.metrics
             .lag_ms
             .set(Utc::now().timestamp_millis() - newest_ms);
@@ -377,9 +382,10 @@ impl Drain {
     }
 }
 
-fn decode(entry: &StreamId) -> Option<Visit> {
+/// The visits of a stream entry (one push batch), if it is readable.
+fn decode(entry: &StreamId) -> Option<Vec<Visit>> {
     match entry.map.get(STREAM_FIELD)? {
-        RedisValue::BulkString(bytes) => Visit::decode(bytes).ok(),
+        RedisValue::BulkString(bytes) => decode_entry(bytes).ok(),
         _ => None,
     }
 }

@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
-use shared::visit::{STREAM_FIELD, Visit, shard};
+use shared::visit::{STREAM_FIELD, Visit, encode_entry, shard};
 use tokio::sync::mpsc;
 
 /// Retry pauses while Valkey refuses visits.
@@ -168,16 +168,21 @@ impl Pusher {
     }
 }
 
-/// One pipelined `XADD` per visit, each to its code's stream.
+/// One `XADD` per stream that has visits in the batch, pipelined; each entry
+/// holds all of that stream's visits of the batch.
 async fn push(valkey: &Valkey, shards: usize, batch: &[Visit]) -> redis::RedisResult<()> {
     let keys = valkey.keys();
-    let mut pipe = redis::pipe();
+    let mut by_stream: Vec<Vec<&Visit>> = vec![Vec::new(); shards.max(1)];
     for visit in batch {
+        by_stream[shard(&visit.short_code, shards)].push(visit);
+    }
+    let mut pipe = redis::pipe();
+    for (stream, visits) in by_stream.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
         pipe.cmd("XADD")
-            .arg(keys.visit_stream(shard(&visit.short_code, shards)))
+            .arg(keys.visit_stream(stream))
             .arg("*")
             .arg(STREAM_FIELD)
-            .arg(visit.encode())
+            .arg(encode_entry(visits))
             .ignore();
     }
     let mut connection = valkey.connection().await?;

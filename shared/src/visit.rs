@@ -48,6 +48,22 @@ impl Visit {
     }
 }
 
+/// The stream entry of a push: the visits of one batch for one stream, as a
+/// JSON array (one entry per batch, not per visit, keeps Valkey's and the
+/// drain's work per visit small).
+pub fn encode_entry(visits: &[&Visit]) -> String {
+    // Serializing plain fields to a String cannot fail.
+    serde_json::to_string(visits).unwrap_or_default()
+}
+
+/// The visits of a stream entry: an array, or a single visit object.
+pub fn decode_entry(bytes: &[u8]) -> Result<Vec<Visit>, serde_json::Error> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(bytes),
+        _ => Visit::decode(bytes).map(|visit| vec![visit]),
+    }
+}
+
 /// Which of `shards` streams a code's visits go to (FNV-1a, stable across
 /// processes and versions).
 pub fn shard(code: &str, shards: usize) -> usize {
@@ -136,5 +152,15 @@ mod tests {
             Visit::decode(visit.encode().as_bytes()).expect("decodes"),
             visit
         );
+        let entry = encode_entry(&[&visit, &visit]);
+        assert_eq!(
+            decode_entry(entry.as_bytes()).expect("decodes"),
+            vec![visit.clone(), visit.clone()]
+        );
+        assert_eq!(
+            decode_entry(visit.encode().as_bytes()).expect("decodes"),
+            vec![visit]
+        );
+        assert!(decode_entry(b"[1]").is_err());
     }
 }
