@@ -358,6 +358,17 @@ def prefill_streams(workdir, url_id, count, streams=4, per_entry=512):
         subprocess.run(["redis-cli", "-p", port, "--pipe"], stdin=f, check=True, stdout=subprocess.DEVNULL)
 
 
+def wait_streams_empty(streams=4, timeout=900):
+    port = os.environ["REDIS_URL"].rsplit(":", 1)[1].strip("/")
+    deadline = time.time() + timeout
+    while True:
+        lengths = [int(subprocess.run(["redis-cli", "-p", port, "XLEN", f"visits:{n}"], capture_output=True,
+                                      text=True, check=True).stdout.strip() or 0) for n in range(streams)]
+        if sum(lengths) == 0 or time.time() > deadline:
+            return
+        time.sleep(0.2)
+
+
 def rss_bytes(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -479,6 +490,8 @@ def postgres_tier(args, procs, figures, paths):
 
 def drain_rate(args, procs, figures, admin_process, admin_port):
     """Stops the admin API, pre-fills the streams, times the catch-up."""
+    # Earlier phases' visits must be drained first, or they count here.
+    wait_streams_empty()
     procs.stop(admin_process)
     log(f"pre-filling the streams with {args.drain_visits} visits")
     prefill_streams(procs.workdir, 3, args.drain_visits)
