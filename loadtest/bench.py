@@ -438,7 +438,8 @@ def run(args, procs, figures):
         unknown = write_paths(workdir, "unknown.txt", random_codes(10_000, seed=99))
         figures["negative"] = rounds("unknown codes", redirector, unknown, args)
     if "visibility" in args.phases:
-        # Visit visibility: one redirect, then read it back.
+        # Visit visibility on an idle system: one redirect, then read it back.
+        wait_streams_empty()
         figures["visibility"] = visibility_latency(admin, redirector, codes[0], 1, args.visibility_samples)
         log("visibility p50 {:.1f} ms, p99 {:.1f} ms".format(*figures["visibility"]))
     if "stats" in args.phases:
