@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use shared::dependencies::DependencyGauges;
 use shared::process_metrics::ProcessMetrics;
@@ -17,7 +18,7 @@ use shared::visit::{Visit, ip_prefix};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{CachedLink, Entry, LinkCache};
+use crate::cache::{CachedLink, Entry, LinkCache, Unavailable};
 use crate::client_ip::client_ip;
 use crate::invalidation::{self, InvalidationMetrics};
 use crate::metrics::{HttpMetrics, RouteClass};
@@ -51,7 +52,7 @@ pub struct App {
 
 struct Inner {
     valkey: Valkey,
-    cache: LinkCache,
+    cache: Arc<LinkCache>,
     tiers: Tiers,
     probes: Probes,
     registry: Registry,
@@ -59,6 +60,7 @@ struct Inner {
     cache_hits: Counter,
     cache_misses: Counter,
     negative_cache_hits: Counter,
+    cache_bytes: Gauge,
     process: ProcessMetrics,
     dependencies: DependencyGauges,
     request_ids: RequestIds,
@@ -90,6 +92,12 @@ impl App {
             "Cache hits that were remembered unknown codes (answered 404 without I/O)",
             negative_cache_hits.clone(),
         );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes the in-process cache holds against REDIRECTOR_CACHE_MAX_BYTES",
+            cache_bytes.clone(),
+        );
         let process = ProcessMetrics::register(&mut registry);
         let dependencies = DependencyGauges::register(&mut registry);
         let invalidations = InvalidationMetrics::register(&mut registry);
@@ -99,7 +107,11 @@ impl App {
             postgres: parts.postgres,
             timeout: parts.ready_timeout,
         };
-        let cache = LinkCache::new(parts.cache_max_bytes, parts.cache_ttl, parts.negative_ttl);
+        let cache = Arc::new(LinkCache::new(
+            parts.cache_max_bytes,
+            parts.cache_ttl,
+            parts.negative_ttl,
+        ));
         let inner = Inner {
             valkey: parts.valkey,
             cache,
@@ -110,6 +122,7 @@ impl App {
             cache_hits,
             cache_misses,
             negative_cache_hits,
+            cache_bytes,
             process,
             dependencies,
             request_ids: RequestIds::default(),
@@ -201,7 +214,7 @@ impl App {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         match entry {
-            Some(link) if link.record.redirects_at(now.as_secs() as i64) => {
+            Some(link) if link.redirects_at(now.as_secs() as i64) => {
                 // HEAD is what link checkers send: not a visit.
                 if request.method() == Method::GET {
                     self.record_visit(code, &link, request, peer, now);
@@ -231,9 +244,9 @@ impl App {
         self.inner.visits.record(|visit_id| Visit {
             visit_id,
             short_code: code.to_owned(),
-            url_id: link.record.url_id,
-            user_id: link.record.user_id,
-            target: link.record.target.clone(),
+            url_id: link.url_id,
+            user_id: link.user_id,
+            target: link.target().to_owned(),
             at_ms: now.as_millis() as i64,
             referrer: text(hyper::header::REFERER),
             user_agent: text(hyper::header::USER_AGENT),
@@ -241,9 +254,9 @@ impl App {
         });
     }
 
-    async fn lookup(&self, code: &str) -> Result<Entry, Arc<crate::tiers::Unavailable>> {
+    async fn lookup(&self, code: &str) -> Result<Entry, Unavailable> {
         let inner = &self.inner;
-        if let Some(entry) = inner.cache.get(code).await {
+        if let Some(entry) = inner.cache.get(code) {
             inner.cache_hits.inc();
             if entry.is_none() {
                 inner.negative_cache_hits.inc();
@@ -259,6 +272,10 @@ impl App {
 
     fn render_metrics(&self) -> Response<Body> {
         self.inner.process.refresh();
+        let cache_bytes = self.inner.cache.charged_bytes();
+        self.inner
+            .cache_bytes
+            .set(i64::try_from(cache_bytes).unwrap_or(i64::MAX));
         let mut text = String::new();
         match prometheus_client::encoding::text::encode(&mut text, &self.inner.registry) {
             Ok(()) => respond::metrics(text),

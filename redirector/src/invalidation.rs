@@ -2,6 +2,7 @@
 //! each announced code. Whenever the subscription is (re)established the whole
 //! cache is dropped, because messages sent while it was down are lost.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -45,7 +46,7 @@ impl InvalidationMetrics {
 /// Keeps `cache` in step with the channel until `shutdown`.
 pub async fn run(
     valkey: Valkey,
-    cache: LinkCache,
+    cache: Arc<LinkCache>,
     metrics: InvalidationMetrics,
     shutdown: CancellationToken,
 ) {
@@ -69,7 +70,7 @@ pub async fn run(
                     let message = tokio::select! { () = shutdown.cancelled() => return, m = messages.next() => m };
                     let Some(message) = message else { break };
                     if let Ok(code) = message.get_payload::<String>() {
-                        cache.invalidate(&code).await;
+                        cache.invalidate(&code);
                         metrics.received.inc();
                     }
                 }

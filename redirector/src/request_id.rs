@@ -2,6 +2,7 @@
 //! it sent one, else a fresh one made of this process's random prefix and a
 //! counter (unique, cheap: no randomness per request).
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hyper::HeaderMap;
@@ -35,8 +36,14 @@ impl RequestIds {
             return id.clone();
         }
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{sequence}", self.prefix))
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        // Formatted on the stack: the header value is the only allocation.
+        let mut buffer = [0u8; 64];
+        let mut cursor = &mut buffer[..];
+        let written = write!(cursor, "{}-{sequence}", self.prefix).map(|()| 64 - cursor.len());
+        written
+            .ok()
+            .and_then(|len| HeaderValue::from_bytes(&buffer[..len]).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("unknown"))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The redirector's responses, built in one place: JSON bodies in the
 //! contract's error format, probes, metrics.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
@@ -21,18 +23,25 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 
 /// A contract error body for `status`.
 pub fn error(status: StatusCode, error: &str, message: &str) -> Response<Body> {
+    json(status, error_body(status, error, message))
+}
+
+fn error_body(status: StatusCode, error: &str, message: &str) -> Bytes {
     let body = serde_json::json!({
         "code": status.as_u16(),
         "status": status.canonical_reason().unwrap_or("Error"),
         "message": message,
         "error": error,
     });
-    json(status, body.to_string())
+    Bytes::from(body.to_string())
 }
 
-/// 404 for a path that names nothing.
+/// 404 for a path that names nothing (a flood of unknown codes is answered
+/// from one shared body).
 pub fn not_found() -> Response<Body> {
-    error(StatusCode::NOT_FOUND, "not_found", "no such link")
+    static BODY: LazyLock<Bytes> =
+        LazyLock::new(|| error_body(StatusCode::NOT_FOUND, "not_found", "no such link"));
+    json(StatusCode::NOT_FOUND, BODY.clone())
 }
 
 /// 400 for a path segment that can never be a code.

@@ -3,8 +3,6 @@
 //! after a restart without persistence). A Valkey miss while the marker is
 //! present is authoritative, so unknown codes never reach Postgres then.
 
-use std::sync::Arc;
-
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -13,12 +11,7 @@ use shared::link::{self, LinkRecord};
 use shared::valkey::Valkey;
 use sqlx::PgPool;
 
-use crate::cache::{CachedLink, Entry};
-
-/// Why a lookup found no answer at all (as opposed to "no such link").
-#[derive(Debug, thiserror::Error)]
-#[error("no lookup tier could answer")]
-pub struct Unavailable;
+use crate::cache::Unavailable;
 
 /// Which tier answered, and how.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -71,11 +64,11 @@ impl Tiers {
     }
 
     /// The link behind `code`, `Ok(None)` when there is none.
-    pub async fn fetch(&self, code: &str) -> Result<Entry, Unavailable> {
+    pub async fn fetch(&self, code: &str) -> Result<Option<LinkRecord>, Unavailable> {
         let valkey_failed = match self.ask_valkey(code).await {
             Ok((Some(record), _)) => {
                 self.count(Tier::valkey, Outcome::hit);
-                return Ok(cached(record));
+                return Ok(Some(record));
             }
             Ok((None, true)) => {
                 self.count(Tier::valkey, Outcome::miss);
@@ -101,7 +94,7 @@ impl Tiers {
         match link::by_code(pool, code).await {
             Ok(Some(row)) => {
                 self.count(Tier::postgres, Outcome::hit);
-                Ok(cached(row.record()))
+                Ok(Some(row.record()))
             }
             Ok(None) => {
                 self.count(Tier::postgres, Outcome::miss);
@@ -132,8 +125,4 @@ impl Tiers {
             None => (None, loaded),
         })
     }
-}
-
-fn cached(record: LinkRecord) -> Entry {
-    CachedLink::new(record).map(Arc::new)
 }

@@ -1,0 +1,223 @@
+//! How the cache keeps a link: a flags byte (status, active, expiry, scheme),
+//! the entry's deadline, the ids and expiry as varints, then the target
+//! without its `https://` or `http://` (a flag says which): about 12 bytes
+//! beyond the target's own. A remembered miss is the flags and the deadline.
+//! Decoded on each hit into the parts a response and a visit need.
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use hyper::header::HeaderValue;
+use shared::link::LinkRecord;
+
+/// A link ready to answer.
+#[derive(Debug, Clone)]
+pub struct CachedLink {
+    pub url_id: i64,
+    pub user_id: i64,
+    pub active: bool,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    pub status: StatusCode,
+    pub location: HeaderValue,
+}
+
+impl CachedLink {
+    /// Whether the link redirects at `now` (Unix seconds).
+    pub fn redirects_at(&self, now: i64) -> bool {
+        self.active && self.expires_at.is_none_or(|expiry| now < expiry)
+    }
+
+    /// The target URL (a header value holds visible ASCII only).
+    pub fn target(&self) -> &str {
+        self.location.to_str().unwrap_or_default()
+    }
+}
+
+/// A cache entry: a link, or the knowledge that there is none.
+pub type Entry = Option<CachedLink>;
+
+const STATUSES: [u16; 4] = [301, 302, 307, 308];
+const SCHEMES: [&str; 3] = ["", "https://", "http://"];
+
+const STATUS_BITS: u8 = 0b11;
+const ACTIVE: u8 = 1 << 2;
+const EXPIRES: u8 = 1 << 3;
+const FOUND: u8 = 1 << 4;
+const SCHEME_SHIFT: u32 = 5;
+/// Flags and deadline.
+const FIXED_BYTES: usize = 5;
+
+/// The stored form of `record` (`None`: no such link), valid until
+/// `deadline`. A record that cannot be served (a status that is no redirect,
+/// a target that cannot be a header) is kept as a miss.
+pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
+    let servable = record.and_then(|r| {
+        let status = STATUSES.iter().position(|&s| s == r.redirect_type)?;
+        HeaderValue::from_str(&r.target).ok()?;
+        Some((r, status as u8))
+    });
+    let Some((record, status)) = servable else {
+        let mut bytes = vec![0];
+        bytes.extend_from_slice(&deadline.to_le_bytes());
+        return bytes;
+    };
+    let scheme = (1..SCHEMES.len())
+        .find(|&i| record.target.starts_with(SCHEMES[i]))
+        .unwrap_or(0);
+    let mut flags = FOUND | status | ((scheme as u8) << SCHEME_SHIFT);
+    if record.active {
+        flags |= ACTIVE;
+    }
+    if record.expires_at.is_some() {
+        flags |= EXPIRES;
+    }
+    let mut bytes = Vec::with_capacity(FIXED_BYTES + 20 + record.target.len());
+    bytes.push(flags);
+    bytes.extend_from_slice(&deadline.to_le_bytes());
+    put_varint(&mut bytes, record.url_id);
+    put_varint(&mut bytes, record.user_id);
+    if let Some(expiry) = record.expires_at {
+        put_varint(&mut bytes, expiry);
+    }
+    bytes.extend_from_slice(&record.target.as_bytes()[SCHEMES[scheme].len()..]);
+    bytes
+}
+
+/// Until when a stored entry is valid.
+pub fn deadline(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(1..FIXED_BYTES)?.try_into().ok()?,
+    ))
+}
+
+/// The entry a stored form holds; `None` if it is not one.
+pub fn decode(bytes: &[u8]) -> Option<Entry> {
+    let flags = *bytes.first()?;
+    if flags & FOUND == 0 {
+        return Some(None);
+    }
+    let mut rest = bytes.get(FIXED_BYTES..)?;
+    let url_id = take_varint(&mut rest)?;
+    let user_id = take_varint(&mut rest)?;
+    let expires_at = if flags & EXPIRES != 0 {
+        Some(take_varint(&mut rest)?)
+    } else {
+        None
+    };
+    let scheme = SCHEMES.get(usize::from(flags >> SCHEME_SHIFT))?;
+    let location = if scheme.is_empty() {
+        HeaderValue::from_bytes(rest).ok()?
+    } else {
+        let mut target = Vec::with_capacity(scheme.len() + rest.len());
+        target.extend_from_slice(scheme.as_bytes());
+        target.extend_from_slice(rest);
+        HeaderValue::from_maybe_shared(Bytes::from(target)).ok()?
+    };
+    Some(Some(CachedLink {
+        url_id,
+        user_id,
+        active: flags & ACTIVE != 0,
+        expires_at,
+        status: StatusCode::from_u16(STATUSES[usize::from(flags & STATUS_BITS)]).ok()?,
+        location,
+    }))
+}
+
+/// LEB128 of the zigzag form (small magnitudes take one to three bytes).
+fn put_varint(bytes: &mut Vec<u8>, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        bytes.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    bytes.push(v as u8);
+}
+
+fn take_varint(bytes: &mut &[u8]) -> Option<i64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(target: &str, status: u16, expires_at: Option<i64>) -> LinkRecord {
+        LinkRecord {
+            url_id: 1_234_567,
+            user_id: -3,
+            target: target.into(),
+            active: true,
+            expires_at,
+            redirect_type: status,
+        }
+    }
+
+    #[test]
+    fn links_round_trip_in_a_few_bytes_beyond_the_target() {
+        for (target, status, expires_at) in [
+            ("https://example.com/landing/abc", 302, None),
+            ("http://e.com", 301, Some(1_900_000_000)),
+            ("ftp://e.com/x", 308, Some(-5)),
+            ("https://", 307, None),
+        ] {
+            let original = record(target, status, expires_at);
+            let bytes = encode(Some(&original), 77);
+            assert!(bytes.len() <= target.len() + 15, "{} bytes", bytes.len());
+            assert_eq!(deadline(&bytes), Some(77));
+            let link = decode(&bytes).expect("decodes").expect("a link");
+            assert_eq!(link.url_id, original.url_id);
+            assert_eq!(link.user_id, original.user_id);
+            assert_eq!(link.expires_at, expires_at);
+            assert_eq!(link.status.as_u16(), status);
+            assert_eq!(link.target(), target);
+            assert!(link.active);
+        }
+        let mut inactive = record("https://e.com", 302, None);
+        inactive.active = false;
+        let link = decode(&encode(Some(&inactive), 1)).expect("decodes");
+        assert!(!link.expect("a link").redirects_at(0));
+    }
+
+    #[test]
+    fn misses_and_unservable_records_are_kept_as_misses() {
+        for stored in [
+            encode(None, 9),
+            encode(Some(&record("https://e.com", 200, None)), 9),
+            encode(Some(&record("https://e.com/\n", 302, None)), 9),
+        ] {
+            assert_eq!(stored.len(), FIXED_BYTES);
+            assert_eq!(deadline(&stored), Some(9));
+            assert!(matches!(decode(&stored), Some(None)));
+        }
+    }
+
+    #[test]
+    fn expiry_is_compared_to_now() {
+        let link = decode(&encode(Some(&record("https://e.com", 302, Some(100))), 1))
+            .expect("decodes")
+            .expect("a link");
+        assert!(link.redirects_at(99));
+        assert!(!link.redirects_at(100));
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for value in [0, 1, -1, 63, 64, -65, 1 << 40, i64::MAX, i64::MIN] {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, value);
+            let mut rest = &bytes[..];
+            assert_eq!(take_varint(&mut rest), Some(value));
+            assert!(rest.is_empty());
+        }
+        assert_eq!(take_varint(&mut &[0x80][..]), None);
+    }
+}
