@@ -69,6 +69,12 @@ pub struct Config {
     #[arg(long, env = "DRAIN_CONSUMER", global = true)]
     pub drain_consumer: Option<String>,
 
+    /// Drain consumers in this replica, each with its own Valkey connection
+    /// and Postgres transaction at a time.
+    #[arg(long, env = "DRAIN_WORKERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64), global = true)]
+    pub drain_workers: u16,
+
     /// Most stream entries read per drain transaction; an entry holds one
     /// push batch of a redirector (up to REDIRECTOR_VISIT_BATCH visits).
     #[arg(long, env = "DRAIN_BATCH", default_value_t = 16,

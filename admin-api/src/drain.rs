@@ -1,6 +1,8 @@
 //! The visit pipeline's second half: drains the visit streams into
-//! `redirect` events. One consumer per replica in one consumer group; batch
-//! reads that block until the first entry arrives; one transaction per batch;
+//! `redirect` events. `DRAIN_WORKERS` consumers per replica in one consumer
+//! group (so one worker's Postgres round trip overlaps another's decoding);
+//! batch reads that block until the first entry arrives; one transaction per
+//! batch;
 //! `XACK` (and `XDEL`, keeping streams short) only after the commit. A batch
 //! redone after a crash inserts nothing twice (unique visit ids), and entries
 //! a dead consumer left pending are claimed with `XAUTOCLAIM`.
@@ -39,14 +41,18 @@ const BATCH_BUCKETS: [f64; 8] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16
 /// Drain settings.
 #[derive(Debug, Clone)]
 pub struct DrainSettings {
-    /// This replica's consumer name, stable across restarts where possible.
+    /// This replica's consumer name, stable across restarts where possible;
+    /// worker `i > 0` is `{consumer}-{i}`.
     pub consumer: String,
+    /// Consumers (each with its own Valkey connection and transaction).
+    pub workers: usize,
     pub streams: usize,
     pub batch: usize,
     /// Entries pending this long with another consumer are taken over.
     pub claim_idle: Duration,
 }
 
+#[derive(Clone)]
 struct DrainMetrics {
     drained: Counter,
     skipped: Counter,
@@ -103,7 +109,7 @@ impl DrainMetrics {
 /// How often the pending-entries gauge is refreshed.
 const PENDING_CHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// The drain task's state.
+/// The drain task's state (one per worker).
 pub struct Drain {
     valkey: Valkey,
     pool: PgPool,
@@ -136,8 +142,33 @@ impl Drain {
         }
     }
 
-    /// Drains until `shutdown`, surviving Valkey and Postgres outages.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    /// Drains with every worker until `shutdown`, surviving Valkey and
+    /// Postgres outages.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let others: Vec<_> = (1..self.settings.workers.max(1))
+            .map(|worker| {
+                let mut settings = self.settings.clone();
+                settings.consumer = format!("{}-{worker}", settings.consumer);
+                let drain = Self {
+                    valkey: self.valkey.separate(),
+                    pool: self.pool.clone(),
+                    settings,
+                    streams: self.streams.clone(),
+                    agents: AgentParser::default(),
+                    metrics: self.metrics.clone(),
+                };
+                tokio::spawn(drain.run_worker(shutdown.clone()))
+            })
+            .collect();
+        self.run_worker(shutdown).await;
+        for worker in others {
+            if let Err(err) = worker.await {
+                tracing::error!(error = %err, "a drain worker failed");
+            }
+        }
+    }
+
+    async fn run_worker(mut self, shutdown: CancellationToken) {
         // Entries delivered to this consumer before a restart come first.
         let mut own_pending = true;
         let mut groups_ready = false;

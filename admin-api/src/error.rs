@@ -223,8 +223,6 @@ fn on_constraint(name: &str) -> Option<ApiError> {
         "users_email_key" => ApiError::conflict("email", "is already taken"),
         "urls_short_code_key" => ApiError::conflict("short_code", "is already taken"),
         "urls_user_id_fkey" => ApiError::not_found("user"),
-        "events_url_id_fkey" => ApiError::not_found("url"),
-        "events_user_id_fkey" => ApiError::not_found("user"),
         _ => return None,
     })
 }

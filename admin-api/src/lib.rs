@@ -74,6 +74,7 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     let drain_settings = DrainSettings {
         consumer: config.drain_consumer(),
         streams: usize::from(config.redis.visit_streams),
+        workers: usize::from(config.drain_workers),
         batch: config.drain_batch as usize,
         claim_idle: config.drain_claim_idle,
     };

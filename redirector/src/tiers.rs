@@ -108,21 +108,27 @@ impl Tiers {
         }
     }
 
-    /// The record, and whether Valkey holds every link (the loaded marker),
-    /// in one round trip.
+    /// The record, and whether Valkey holds every link (the loaded marker).
+    /// A hit is one `GET`; only a miss asks for the marker (a second round
+    /// trip, paid once per unknown code and negative TTL).
     async fn ask_valkey(&self, code: &str) -> redis::RedisResult<(Option<LinkRecord>, bool)> {
         let keys = self.valkey.keys();
         let mut connection = self.valkey.connection().await?;
-        let (raw, loaded): (Option<Vec<u8>>, bool) = redis::pipe()
-            .get(keys.link(code))
-            .exists(keys.loaded_marker())
+        let raw: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(keys.link(code))
             .query_async(&mut connection)
             .await?;
-        Ok(match raw.as_deref().map(LinkRecord::decode) {
-            Some(Ok(record)) => (Some(record), loaded),
+        match raw.as_deref().map(LinkRecord::decode) {
+            Some(Ok(record)) => Ok((Some(record), true)),
             // An unreadable record settles nothing: let Postgres answer.
-            Some(Err(_)) => (None, false),
-            None => (None, loaded),
-        })
+            Some(Err(_)) => Ok((None, false)),
+            None => {
+                let loaded: bool = redis::cmd("EXISTS")
+                    .arg(keys.loaded_marker())
+                    .query_async(&mut connection)
+                    .await?;
+                Ok((None, loaded))
+            }
+        }
     }
 }

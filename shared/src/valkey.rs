@@ -49,6 +49,20 @@ impl Valkey {
         })
     }
 
+    /// A handle with the same settings and a connection of its own (for
+    /// blocking reads, which hold their connection).
+    pub fn separate(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            keys: self.keys.clone(),
+            timeout: self.timeout,
+            connection: Arc::new(OnceCell::new()),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
+            failed_at_ms: Arc::new(AtomicU64::new(u64::MAX)),
+            epoch: Instant::now(),
+        }
+    }
+
     /// The handle the configuration describes.
     pub fn from_args(args: &RedisArgs) -> redis::RedisResult<Self> {
         Self::new(
