@@ -1,7 +1,8 @@
 //! The visit pipeline's first half: each served redirect hands a compact
 //! record to a bounded in-process buffer (O(1), never blocking the response);
 //! one task pushes what waits to the Valkey streams with pipelined `XADD`,
-//! as soon as the previous push is done, so batches grow only under load.
+//! as soon as the previous push is done, so batches grow only under load
+//! (and then linger up to 2 ms to grow further).
 //! While Valkey is down the task retries with backoff and the buffer holds
 //! visits; what does not fit is counted as overflow. When every sender is
 //! gone (shutdown, after the connections drained) the task flushes the rest.
@@ -22,6 +23,11 @@ use tokio::sync::mpsc;
 /// Retry pauses while Valkey refuses visits.
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// A batch that finds at least this many visits waiting (the redirector is
+/// under load) waits up to `LINGER` for more before it is pushed; a lone
+/// visit on an idle system goes at once.
+const LINGER_FROM: usize = 16;
+const LINGER: Duration = Duration::from_millis(2);
 /// Batch sizes, from an idle system's single visit to a loaded one.
 const BATCH_BUCKETS: [f64; 8] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
 
@@ -130,10 +136,17 @@ impl Pusher {
         let mut batch = Vec::with_capacity(max_batch);
         while let Some(first) = self.receiver.recv().await {
             batch.push(first);
-            while batch.len() < max_batch {
-                match self.receiver.try_recv() {
-                    Ok(visit) => batch.push(visit),
-                    Err(_) => break,
+            self.take_waiting(&mut batch, max_batch);
+            if batch.len() >= LINGER_FROM && batch.len() < max_batch {
+                // Under load: a moment more makes the batch, and each XADD's
+                // fixed cost in Valkey, several times larger.
+                let until = tokio::time::Instant::now() + LINGER;
+                while batch.len() < max_batch {
+                    match tokio::time::timeout_at(until, self.receiver.recv()).await {
+                        Ok(Some(visit)) => batch.push(visit),
+                        Ok(None) | Err(_) => break,
+                    }
+                    self.take_waiting(&mut batch, max_batch);
                 }
             }
             self.metrics.depth.dec_by(batch.len() as i64);
@@ -164,6 +177,17 @@ impl Pusher {
                 tokio::time::sleep(backoff.next_pause()).await;
             }
             batch.clear();
+        }
+    }
+}
+
+impl Pusher {
+    fn take_waiting(&mut self, batch: &mut Vec<Visit>, max_batch: usize) {
+        while batch.len() < max_batch {
+            match self.receiver.try_recv() {
+                Ok(visit) => batch.push(visit),
+                Err(_) => break,
+            }
         }
     }
 }
