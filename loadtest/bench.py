@@ -289,6 +289,24 @@ def drain_paused(admin_pid):
         os.kill(admin_pid, signal.SIGCONT)
 
 
+def valkey_pid():
+    port = os.environ["REDIS_URL"].rsplit(":", 1)[1].strip("/")
+    out = subprocess.run(["redis-cli", "-p", port, "INFO", "server"], capture_output=True, text=True,
+                         check=True).stdout
+    return int(re.search(r"process_id:(\d+)", out).group(1))
+
+
+@contextlib.contextmanager
+def moved_to_core(pid, core):
+    """Runs the block with every thread of `pid` on `core` only."""
+    subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["taskset", "-a", "-p", "-c", f"0-{os.cpu_count() - 1}", str(pid)],
+                       check=True, capture_output=True)
+
+
 def drained_visits():
     """Visits the drain has written so far, from the rollup totals it keeps in
     the same transaction as the events (cheap to poll, unlike count(*))."""
@@ -472,7 +490,8 @@ def run(args, procs, figures):
     if "drain" in args.phases:
         admin_process = drain_rate(args, procs, figures, admin_process, admin_port)
     if "pinned" in args.phases:
-        with drain_paused(admin_process.pid):
+        # Core 0 is the server's alone: the drain paused, Valkey with wrk.
+        with drain_paused(admin_process.pid), moved_to_core(valkey_pid(), 1):
             pinned(args, procs, figures, paths, codes)
     if "rss" in args.phases:
         memory(args, procs, figures, admin, codes)
@@ -541,7 +560,7 @@ def drain_rate(args, procs, figures, admin_process, admin_port):
 
 def pinned(args, procs, figures, paths, codes):
     """Redirector on core 0, wrk on core 1, for a low-noise p99; nginx alike.
-    The caller pauses the drain, so Postgres does not share the cores."""
+    The caller pauses the drain and moves Valkey to wrk's core."""
     port = free_port()
     process = start_redirector(procs, "redirector-pinned", port, pin=0)
     run_wrk(f"http://127.0.0.1:{port}", paths, max(2, args.warmup), args.connections, pin=1, script="sequential_path.lua")
@@ -557,7 +576,9 @@ def pinned(args, procs, figures, paths, codes):
 
 
 def memory(args, procs, figures, admin, codes):
-    """RSS of a redirector with `--rss-links` links in its cache."""
+    """RSS of a redirector with `--rss-links` links in its cache, on a quiet
+    system (earlier phases' visits drained first)."""
+    wait_streams_empty()
     taken = {c.lower() for c in codes}
     extra = [c for c in random_codes(args.rss_links, seed=1234) if c.lower() not in taken]
     extra = extra[: max(0, args.rss_links - len(codes))]

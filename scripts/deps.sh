@@ -325,8 +325,13 @@ deps_start_postgres() {
   # Record before starting, so a half-finished start is still cleaned up.
   : >"$state/pg.started" || return 1
   _deps_log "starting Postgres on 127.0.0.1:$port (log: $log)"
+  # Write-heavy tuning (the visit drain): Debian's default 128 MB of shared
+  # buffers and 1 GB of WAL between checkpoints turn a growing events table
+  # into buffer churn and full-page writes. Shared memory is only touched as
+  # it is used; PG_SHARED_BUFFERS / PG_MAX_WAL_SIZE override.
+  local tuning="-c shared_buffers=${PG_SHARED_BUFFERS:-512MB} -c max_wal_size=${PG_MAX_WAL_SIZE:-4GB}"
   if ! _deps_as_pg "$PG_BIN/pg_ctl" -D "$pgdata" -l "$log" -w -t "$timeout" \
-    -o "-p $port $sockopt -c listen_addresses=127.0.0.1" start >&2; then
+    -o "-p $port $sockopt -c listen_addresses=127.0.0.1 $tuning" start >&2; then
     _deps_err "Postgres did not start within ${timeout}s"
     _deps_tail "$log"
     return 1
