@@ -67,10 +67,16 @@ pub struct LinkRecord {
     pub redirect_type: u16,
 }
 
+/// The redirect rule, in one place: an active link whose expiry (Unix
+/// seconds), if any, is still ahead of `now`.
+pub fn redirects_at(active: bool, expires_at: Option<i64>, now: i64) -> bool {
+    active && expires_at.is_none_or(|expiry| now < expiry)
+}
+
 impl LinkRecord {
     /// Whether the link redirects at `now` (Unix seconds).
     pub fn redirects_at(&self, now: i64) -> bool {
-        self.active && self.expires_at.is_none_or(|expiry| now < expiry)
+        redirects_at(self.active, self.expires_at, now)
     }
 
     /// The stored form.

@@ -38,7 +38,11 @@ impl Valkey {
     /// and every command, so a dead Valkey costs a caller at most that long.
     pub fn new(url: &SecretString, keys: Keys, timeout: Duration) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url.expose_secret())?;
-        Ok(Self {
+        Ok(Self::unconnected(client, keys, timeout))
+    }
+
+    fn unconnected(client: redis::Client, keys: Keys, timeout: Duration) -> Self {
+        Self {
             client,
             keys,
             timeout,
@@ -46,21 +50,13 @@ impl Valkey {
             connecting: Arc::new(tokio::sync::Mutex::new(())),
             failed_at_ms: Arc::new(AtomicU64::new(u64::MAX)),
             epoch: Instant::now(),
-        })
+        }
     }
 
     /// A handle with the same settings and a connection of its own (for
     /// blocking reads, which hold their connection).
     pub fn separate(&self) -> Self {
-        Self {
-            client: self.client.clone(),
-            keys: self.keys.clone(),
-            timeout: self.timeout,
-            connection: Arc::new(OnceCell::new()),
-            connecting: Arc::new(tokio::sync::Mutex::new(())),
-            failed_at_ms: Arc::new(AtomicU64::new(u64::MAX)),
-            epoch: Instant::now(),
-        }
+        Self::unconnected(self.client.clone(), self.keys.clone(), self.timeout)
     }
 
     /// The handle the configuration describes.

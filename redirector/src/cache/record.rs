@@ -24,7 +24,7 @@ pub struct CachedLink {
 impl CachedLink {
     /// Whether the link redirects at `now` (Unix seconds).
     pub fn redirects_at(&self, now: i64) -> bool {
-        self.active && self.expires_at.is_none_or(|expiry| now < expiry)
+        shared::link::redirects_at(self.active, self.expires_at, now)
     }
 
     /// The target URL (a header value holds visible ASCII only).
