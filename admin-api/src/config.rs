@@ -85,6 +85,13 @@ pub struct Config {
     #[arg(long, env = "DRAIN_CLAIM_IDLE", default_value = "30s", value_parser = parse_duration, global = true)]
     pub drain_claim_idle: Duration,
 
+    /// Attempts at writing a visit Postgres refuses (a value out of range, a
+    /// character it cannot store) before it is moved to the dead-letter
+    /// stream, so that one bad visit never stops the drain.
+    #[arg(long, env = "DRAIN_MAX_DELIVERIES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub drain_max_deliveries: u32,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 

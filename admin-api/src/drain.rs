@@ -1,42 +1,46 @@
 //! The visit pipeline's second half: drains the visit streams into
-//! `redirect` events. `DRAIN_WORKERS` consumers per replica in one consumer
-//! group (so one worker's Postgres round trip overlaps another's decoding);
-//! batch reads that block until the first entry arrives; one transaction per
-//! batch;
-//! `XACK` (and `XDEL`, keeping streams short) only after the commit. A batch
-//! redone after a crash inserts nothing twice (unique visit ids), and entries
-//! a dead consumer left pending are claimed with `XAUTOCLAIM`.
+//! `redirect` events. A thin loop over `drain_once`: read a batch (this
+//! consumer's own pending entries first), turn it into rows (`prepare`, pure),
+//! write it in one transaction (`write`), then acknowledge. `DRAIN_WORKERS`
+//! consumers per replica share one consumer group; entries a dead consumer
+//! left pending are claimed.
+//!
+//! Poison never stops the drain: when Postgres refuses a batch's data, the
+//! batch is split, entry by entry and then visit by visit; what still fails
+//! after `DRAIN_MAX_DELIVERIES` attempts goes to the dead-letter stream
+//! (counted, alerted on) and the rest is written and acknowledged.
 
-use std::collections::{HashMap, HashSet};
+mod metrics;
+mod prepare;
+mod write;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
-use redis::Value as RedisValue;
-use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
-use serde_json::json;
+use chrono::Utc;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
-use shared::visit::{CONSUMER_GROUP, STREAM_FIELD, Visit, decode_entry, visitor_id};
+use shared::visit::Visit;
+use shared::visit_stream::{Consumer, Entry, encode_entry};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::agents::AgentParser;
-use crate::db::events::{self, VisitColumns};
-use crate::db::rollups;
-use crate::rollups::{VisitFacts, aggregate, referrer_host};
+use crate::drain::metrics::DrainMetrics;
+use crate::drain::prepare::prepare;
+use crate::drain::write::{refused_data, write};
 
 /// How long a blocking read waits for the first entry, in milliseconds.
 const BLOCK_MS: usize = 200;
 /// Pauses after failed rounds, growing while the failures last.
 const MIN_RETRY_PAUSE: Duration = Duration::from_millis(50);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
-/// Batch sizes, from an idle system's single visit to a loaded one.
-const BATCH_BUCKETS: [f64; 8] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0];
+/// How often the backlog gauges (lag, pending, stream length) are refreshed.
+const BACKLOG_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// Visits whose failures are remembered at most (a poison visit forgotten
+/// past this is only retried a few more times).
+const FAILURES_REMEMBERED: usize = 10_000;
 
 /// Drain settings.
 #[derive(Debug, Clone)]
@@ -50,73 +54,37 @@ pub struct DrainSettings {
     pub batch: usize,
     /// Entries pending this long with another consumer are taken over.
     pub claim_idle: Duration,
+    /// Attempts at a visit Postgres refuses before it is dead-lettered.
+    pub max_deliveries: u32,
 }
 
-#[derive(Clone)]
-struct DrainMetrics {
-    drained: Counter,
-    skipped: Counter,
-    batches: Histogram,
-    errors: Counter,
-    lag_ms: Gauge,
-    pending: Gauge,
-}
-
-impl DrainMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let metrics = Self {
-            drained: Counter::default(),
-            skipped: Counter::default(),
-            batches: Histogram::new(BATCH_BUCKETS.iter().copied()),
-            errors: Counter::default(),
-            lag_ms: Gauge::default(),
-            pending: Gauge::default(),
-        };
-        registry.register(
-            "visits_drained",
-            "Visits written to Postgres as redirect events",
-            metrics.drained.clone(),
-        );
-        registry.register(
-            "visits_skipped",
-            "Stream entries not written (already written, unknown link, unreadable)",
-            metrics.skipped.clone(),
-        );
-        registry.register(
-            "drain_batch_size",
-            "Visits per drain transaction",
-            metrics.batches.clone(),
-        );
-        registry.register(
-            "drain_errors",
-            "Drain rounds that failed and were retried",
-            metrics.errors.clone(),
-        );
-        registry.register(
-            "drain_lag_milliseconds",
-            "Age of the newest visit of the last batch when it was committed",
-            metrics.lag_ms.clone(),
-        );
-        registry.register(
-            "drain_pending_entries",
-            "Visits delivered to a drain consumer and not yet acknowledged",
-            metrics.pending.clone(),
-        );
-        metrics
-    }
-}
-
-/// How often the pending-entries gauge is refreshed.
-const PENDING_CHECK_EVERY: Duration = Duration::from_secs(5);
-
-/// The drain task's state (one per worker).
+/// One drain consumer and its state.
 pub struct Drain {
-    valkey: Valkey,
+    consumer: Consumer,
     pool: PgPool,
     settings: DrainSettings,
-    streams: Vec<String>,
     agents: AgentParser,
     metrics: DrainMetrics,
+    /// Refused attempts per visit id.
+    failures: HashMap<String, u32>,
+    /// Whether entries delivered earlier may still be pending here.
+    own_pending: bool,
+    groups_ready: bool,
+    /// Whether this worker keeps the backlog gauges (one per replica does).
+    reports_backlog: bool,
+    last_claim: tokio::time::Instant,
+    last_backlog_check: Option<tokio::time::Instant>,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Stream entries handled (acknowledged).
+    pub entries: usize,
+    /// Visits written as new events.
+    pub written: u64,
+    /// Visits (or unreadable entries) moved to the dead-letter stream.
+    pub dead_lettered: u64,
 }
 
 impl Drain {
@@ -126,297 +94,308 @@ impl Drain {
         valkey: Valkey,
         pool: PgPool,
         settings: DrainSettings,
-        registry: &mut Registry,
+        registry: &mut prometheus_client::registry::Registry,
     ) -> Self {
-        let streams = (0..settings.streams)
-            .map(|shard| valkey.keys().visit_stream(shard))
-            .collect();
         let metrics = DrainMetrics::register(registry);
-        Self {
+        Self::worker(valkey, pool, settings, metrics, true)
+    }
+
+    fn worker(
+        valkey: Valkey,
+        pool: PgPool,
+        settings: DrainSettings,
+        metrics: DrainMetrics,
+        reports_backlog: bool,
+    ) -> Self {
+        let consumer = Consumer::new(
             valkey,
+            settings.streams,
+            settings.consumer.clone(),
+            settings.batch,
+        );
+        Self {
+            consumer,
             pool,
             settings,
-            streams,
             agents: AgentParser::default(),
             metrics,
+            failures: HashMap::new(),
+            own_pending: true,
+            groups_ready: false,
+            reports_backlog,
+            last_claim: tokio::time::Instant::now(),
+            last_backlog_check: None,
         }
     }
 
     /// Drains with every worker until `shutdown`, surviving Valkey and
     /// Postgres outages.
     pub async fn run(self, shutdown: CancellationToken) {
-        let others: Vec<_> = (1..self.settings.workers.max(1))
-            .map(|worker| {
-                let mut settings = self.settings.clone();
-                settings.consumer = format!("{}-{worker}", settings.consumer);
-                let drain = Self {
-                    valkey: self.valkey.separate(),
-                    pool: self.pool.clone(),
-                    settings,
-                    streams: self.streams.clone(),
-                    agents: AgentParser::default(),
-                    metrics: self.metrics.clone(),
-                };
-                tokio::spawn(drain.run_worker(shutdown.clone()))
-            })
-            .collect();
-        self.run_worker(shutdown).await;
-        for worker in others {
-            if let Err(err) = worker.await {
-                tracing::error!(error = %err, "a drain worker failed");
-            }
+        let tasks = tokio_util::task::TaskTracker::new();
+        for worker in 1..self.settings.workers.max(1) {
+            let mut settings = self.settings.clone();
+            settings.consumer = format!("{}-{worker}", settings.consumer);
+            let drain = Self::worker(
+                self.consumer_valkey(),
+                self.pool.clone(),
+                settings,
+                self.metrics.clone(),
+                false,
+            );
+            tasks.spawn(drain.run_worker(shutdown.clone()));
         }
+        tasks.close();
+        self.run_worker(shutdown).await;
+        tasks.wait().await;
+    }
+
+    fn consumer_valkey(&self) -> Valkey {
+        self.consumer.valkey().separate()
     }
 
     async fn run_worker(mut self, shutdown: CancellationToken) {
-        // Entries delivered to this consumer before a restart come first.
-        let mut own_pending = true;
-        let mut groups_ready = false;
-        let mut last_claim = tokio::time::Instant::now();
         let mut backoff = Backoff::new(MIN_RETRY_PAUSE, MAX_RETRY_PAUSE);
-        let mut last_pending_check = tokio::time::Instant::now() - PENDING_CHECK_EVERY;
         while !shutdown.is_cancelled() {
-            let round = async {
-                if !groups_ready {
-                    self.create_groups().await?;
-                    groups_ready = true;
-                }
-                if last_pending_check.elapsed() >= PENDING_CHECK_EVERY {
-                    last_pending_check = tokio::time::Instant::now();
-                    self.count_pending().await?;
-                }
-                if last_claim.elapsed() >= self.settings.claim_idle / 2 {
-                    last_claim = tokio::time::Instant::now();
-                    self.claim_abandoned().await?;
-                }
-                let entries = self.read(if own_pending { "0" } else { ">" }).await?;
-                if own_pending && entries.is_empty() {
-                    own_pending = false;
-                }
-                self.process(entries).await
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return,
+                result = self.drain_once() => result,
             };
-            let result =
-                tokio::select! { () = shutdown.cancelled() => return, result = round => result };
             let Err(err) = result else {
                 backoff.reset();
                 continue;
             };
             self.metrics.errors.inc();
             tracing::warn!(error = format!("{err:#}"), "drain round failed; retrying");
-            // Whatever was read but not acknowledged is pending: re-read it.
-            own_pending = true;
-            groups_ready = false;
-            tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(backoff.next_pause()) => {} }
-        }
-    }
-
-    async fn create_groups(&self) -> anyhow::Result<()> {
-        let mut connection = self.valkey.connection().await?;
-        for stream in &self.streams {
-            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(stream)
-                .arg(CONSUMER_GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut connection)
-                .await;
-            match created {
-                Ok(()) => {}
-                Err(err) if err.code() == Some("BUSYGROUP") => {}
-                Err(err) => return Err(err).context("while creating the consumer group"),
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff.next_pause()) => {}
             }
         }
-        Ok(())
     }
 
-    async fn read(&self, from: &str) -> anyhow::Result<Vec<(usize, StreamId)>> {
-        let mut options = StreamReadOptions::default()
-            .group(CONSUMER_GROUP, &self.settings.consumer)
-            .count(self.settings.batch);
-        if from == ">" {
-            options = options.block(BLOCK_MS);
+    /// One round: refresh the backlog gauges when due, take over abandoned
+    /// entries when due, read a batch (waiting briefly for one), write it
+    /// and acknowledge it. After a failed round, the next one re-reads this
+    /// consumer's pending entries.
+    pub async fn drain_once(&mut self) -> anyhow::Result<Round> {
+        let result = self.round().await;
+        if result.is_err() {
+            // Whatever was read but not acknowledged is pending: re-read it.
+            self.own_pending = true;
+            self.groups_ready = false;
         }
-        let ids = vec![from; self.streams.len()];
-        let mut connection = self.valkey.connection().await?;
-        let reply: Option<StreamReadReply> =
-            redis::AsyncCommands::xread_options(&mut connection, &self.streams, &ids, &options)
+        result
+    }
+
+    async fn round(&mut self) -> anyhow::Result<Round> {
+        if !self.groups_ready {
+            self.consumer
+                .create_groups()
                 .await
-                .context("while reading the visit streams")?;
-        let mut entries = Vec::new();
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            let Some(shard) = self.streams.iter().position(|s| *s == key.key) else {
-                continue;
-            };
-            entries.extend(key.ids.into_iter().map(|id| (shard, id)));
+                .context("while creating the consumer group")?;
+            self.groups_ready = true;
         }
-        Ok(entries)
-    }
-
-    /// Refreshes the pending-entries gauge (all consumers, all streams).
-    async fn count_pending(&self) -> anyhow::Result<()> {
-        let mut connection = self.valkey.connection().await?;
-        let mut pending = 0;
-        for stream in &self.streams {
-            let reply: redis::streams::StreamPendingReply =
-                redis::AsyncCommands::xpending(&mut connection, stream, CONSUMER_GROUP).await?;
-            pending += reply.count();
-        }
-        self.metrics.pending.set(pending as i64);
-        Ok(())
-    }
-
-    /// Takes over entries another consumer left pending too long (it died).
-    async fn claim_abandoned(&mut self) -> anyhow::Result<()> {
-        let idle_ms = self.settings.claim_idle.as_millis() as usize;
-        for shard in 0..self.streams.len() {
-            let mut connection = self.valkey.connection().await?;
-            let options = StreamAutoClaimOptions::default().count(self.settings.batch);
-            let reply: redis::streams::StreamAutoClaimReply =
-                redis::AsyncCommands::xautoclaim_options(
-                    &mut connection,
-                    &self.streams[shard],
-                    CONSUMER_GROUP,
-                    &self.settings.consumer,
-                    idle_ms,
-                    "0-0",
-                    options,
-                )
+        self.refresh_backlog().await?;
+        let mut round = Round::default();
+        if self.last_claim.elapsed() >= self.settings.claim_idle / 2 {
+            self.last_claim = tokio::time::Instant::now();
+            let idle_ms = self.settings.claim_idle.as_millis() as usize;
+            let claimed = self
+                .consumer
+                .claim_abandoned(idle_ms)
                 .await
                 .context("while claiming abandoned visits")?;
-            if !reply.claimed.is_empty() {
+            if !claimed.is_empty() {
                 tracing::info!(
-                    entries = reply.claimed.len(),
+                    entries = claimed.len(),
                     "claimed visits abandoned by another consumer"
                 );
-                self.process(reply.claimed.into_iter().map(|id| (shard, id)).collect())
-                    .await?;
+                round = self.process(&claimed).await?;
             }
         }
+        let mut entries = Vec::new();
+        if self.own_pending {
+            let pending = self.consumer.read_own_pending().await;
+            entries = pending.context("while reading pending visits")?;
+            self.own_pending = !entries.is_empty();
+        }
+        if entries.is_empty() {
+            let new = self.consumer.read_new(BLOCK_MS).await;
+            entries = new.context("while reading the visit streams")?;
+        }
+        let more = self.process(&entries).await?;
+        Ok(Round {
+            entries: round.entries + more.entries,
+            written: round.written + more.written,
+            dead_lettered: round.dead_lettered + more.dead_lettered,
+        })
+    }
+
+    async fn refresh_backlog(&mut self) -> anyhow::Result<()> {
+        if !self.reports_backlog
+            || self
+                .last_backlog_check
+                .is_some_and(|at| at.elapsed() < BACKLOG_CHECK_EVERY)
+        {
+            return Ok(());
+        }
+        self.last_backlog_check = Some(tokio::time::Instant::now());
+        let backlog = self
+            .consumer
+            .backlog(Utc::now().timestamp_millis())
+            .await
+            .context("while measuring the visit backlog")?;
+        self.metrics.observe_backlog(backlog);
         Ok(())
     }
 
-    /// Writes a batch in one transaction, then acknowledges it.
-    async fn process(&mut self, entries: Vec<(usize, StreamId)>) -> anyhow::Result<()> {
+    /// Writes the visits of `entries` and acknowledges what is done with.
+    async fn process(&mut self, entries: &[Entry]) -> anyhow::Result<Round> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(Round::default());
         }
-        let mut columns = VisitColumns::default();
-        let mut facts = Vec::with_capacity(entries.len());
-        let mut newest_ms = 0;
-        let mut visits = Vec::new();
-        for (_, entry) in &entries {
-            match decode(entry) {
-                Some(batch) => visits.extend(batch),
-                None => {
-                    self.metrics.skipped.inc();
+        let mut round = Round::default();
+        let mut readable = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry.visits() {
+                Ok(visits) => readable.push((entry, visits)),
+                Err(err) => {
+                    // Nothing will ever make it readable: keep it aside now.
+                    self.dead_letter(entry, &entry.payload, &format!("unreadable: {err}"))
+                        .await?;
+                    round.dead_lettered += 1;
+                    self.ack(&[entry]).await?;
+                    round.entries += 1;
                 }
             }
         }
-        for visit in visits {
-            newest_ms = newest_ms.max(visit.at_ms);
-            let agent = self.agents.parse(visit.user_agent.as_deref());
-            let at = DateTime::<Utc>::from_timestamp_millis(visit.at_ms).unwrap_or_else(Utc::now);
-            let user_agent = visit.user_agent.unwrap_or_default();
-            let ip_prefix = visit.ip_prefix.unwrap_or_default();
-            facts.push(VisitFacts {
-                url_id: visit.url_id,
-                at,
-                is_bot: agent.is_bot,
-                referrer_host: referrer_host(visit.referrer.as_deref()),
-                browser: agent.browser.clone(),
-                os: agent.os.clone(),
-                device: agent.device.clone(),
-                visitor: visitor_id(&ip_prefix, &user_agent),
-            });
-            columns.url_ids.push(visit.url_id);
-            columns.user_ids.push(visit.user_id);
-            columns.occurred_at.push(at);
-            columns.details.push(json!({
-                "short_code": visit.short_code,
-                "original_url": visit.target,
-                "referrer": visit.referrer.unwrap_or_default(),
-                "user_agent": user_agent,
-                "browser": agent.browser,
-                "os": agent.os,
-                "device": agent.device,
-                "is_bot": agent.is_bot,
-                "ip_prefix": ip_prefix,
-            }));
-            columns.visit_ids.push(visit.visit_id);
+        let all = readable
+            .iter()
+            .flat_map(|(_, visits)| visits.iter().cloned());
+        match self.write_visits(all).await {
+            Ok(written) => {
+                let done: Vec<&Entry> = readable.iter().map(|(entry, _)| *entry).collect();
+                self.ack(&done).await?;
+                round.entries += done.len();
+                round.written += written;
+                self.forget_failures(readable.iter().flat_map(|(_, v)| v));
+                Ok(round)
+            }
+            Err(err) if refused_data(&err) => {
+                tracing::warn!(error = %err, "Postgres refused a visit batch; isolating it");
+                let isolated = self.isolate(&readable).await?;
+                round.entries += isolated.entries;
+                round.written += isolated.written;
+                round.dead_lettered += isolated.dead_lettered;
+                Ok(round)
+            }
+            Err(err) => Err(err).context("while writing visits"),
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("while starting the drain transaction")?;
-        let written: HashSet<String> = events::insert_visits(&mut *tx, &columns)
-            .await
-            .context("while writing visits")?
-            .into_iter()
-            .collect();
-        // Only visits written now count: a redone batch adds nothing twice.
-        let fresh: Vec<VisitFacts> = facts
-            .into_iter()
-            .zip(&columns.visit_ids)
-            .filter(|(_, id)| written.contains(*id))
-            .map(|(fact, _)| fact)
-            .collect();
-        let batch = aggregate(&fresh);
-        let new_visitors = rollups::add_visitors(&mut *tx, &batch)
-            .await
-            .context("while counting visitors")?;
-        rollups::add_totals(&mut *tx, &batch, &new_visitors)
-            .await
-            .context("while adding totals")?;
-        rollups::add_daily(&mut *tx, &batch)
-            .await
-            .context("while adding daily counts")?;
-        rollups::add_dimensions(&mut *tx, &batch)
-            .await
-            .context("while adding breakdowns")?;
-        tx.commit().await.context("while committing visits")?;
-        let written = written.len() as u64;
+    }
+
+    /// Writes entry by entry, and a refused entry visit by visit; a visit
+    /// refused `max_deliveries` times goes to the dead-letter stream. Fails
+    /// (so that the round is retried) while a refused visit has attempts left.
+    async fn isolate(&mut self, readable: &[(&Entry, Vec<Visit>)]) -> anyhow::Result<Round> {
+        let mut round = Round::default();
+        let mut retry_later = 0;
+        for (entry, visits) in readable {
+            match self.write_visits(visits.iter().cloned()).await {
+                Ok(written) => round.written += written,
+                Err(err) if refused_data(&err) => {
+                    let mut settled = true;
+                    for visit in visits {
+                        match self.write_visits([visit.clone()]).await {
+                            Ok(written) => round.written += written,
+                            Err(err) if refused_data(&err) => {
+                                if self.refused_again(visit) {
+                                    let payload = encode_entry(&[visit]);
+                                    self.dead_letter(entry, payload.as_bytes(), &err.to_string())
+                                        .await?;
+                                    round.dead_lettered += 1;
+                                } else {
+                                    settled = false;
+                                }
+                            }
+                            Err(err) => return Err(err).context("while writing a visit"),
+                        }
+                    }
+                    if !settled {
+                        retry_later += 1;
+                        continue;
+                    }
+                }
+                Err(err) => return Err(err).context("while writing visits"),
+            }
+            self.ack(&[*entry]).await?;
+            round.entries += 1;
+        }
+        if retry_later > 0 {
+            anyhow::bail!(
+                "{retry_later} visit entries hold visits Postgres refused; retrying them"
+            );
+        }
+        Ok(round)
+    }
+
+    async fn write_visits(&mut self, visits: impl IntoIterator<Item = Visit>) -> sqlx::Result<u64> {
+        let batch = prepare(visits, &mut self.agents);
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let written = write(&self.pool, &batch).await?;
         self.metrics.drained.inc_by(written);
-        // Decoded but not written: already written before, or an unknown link.
+        // Decoded but not written: written before, twice in the batch, or an
+        // unknown link.
         self.metrics
             .skipped
-            .inc_by((columns.visit_ids.len() as u64).saturating_sub(written));
-        self.metrics.batches.observe(columns.visit_ids.len() as f64);
-        self.metrics
-            .lag_ms
-            .set(Utc::now().timestamp_millis() - newest_ms);
-        self.acknowledge(&entries).await
+            .inc_by((batch.len() as u64 + batch.duplicates).saturating_sub(written));
+        self.metrics.batches.observe(batch.len() as f64);
+        Ok(written)
     }
 
-    async fn acknowledge(&self, entries: &[(usize, StreamId)]) -> anyhow::Result<()> {
-        let mut by_stream: HashMap<usize, Vec<&str>> = HashMap::new();
-        for (shard, entry) in entries {
-            by_stream.entry(*shard).or_default().push(&entry.id);
+    /// Counts a refused attempt at `visit`; true once it has used up its
+    /// attempts.
+    fn refused_again(&mut self, visit: &Visit) -> bool {
+        if self.failures.len() >= FAILURES_REMEMBERED {
+            self.failures.clear();
         }
-        let mut pipe = redis::pipe();
-        for (shard, ids) in by_stream {
-            pipe.cmd("XACK")
-                .arg(&self.streams[shard])
-                .arg(CONSUMER_GROUP)
-                .arg(&ids)
-                .ignore();
-            pipe.cmd("XDEL")
-                .arg(&self.streams[shard])
-                .arg(&ids)
-                .ignore();
+        let attempts = self.failures.entry(visit.visit_id.clone()).or_default();
+        *attempts += 1;
+        if *attempts >= self.settings.max_deliveries.max(1) {
+            self.failures.remove(&visit.visit_id);
+            return true;
         }
-        let mut connection = self.valkey.connection().await?;
-        pipe.query_async::<()>(&mut connection)
+        false
+    }
+
+    fn forget_failures<'a>(&mut self, visits: impl Iterator<Item = &'a Visit>) {
+        if self.failures.is_empty() {
+            return;
+        }
+        for visit in visits {
+            self.failures.remove(&visit.visit_id);
+        }
+    }
+
+    async fn dead_letter(&self, entry: &Entry, payload: &[u8], reason: &str) -> anyhow::Result<()> {
+        tracing::error!(
+            entry = %entry.id,
+            reason,
+            "moving a visit Postgres refuses to the dead-letter stream"
+        );
+        self.consumer
+            .dead_letter(entry, payload, reason)
+            .await
+            .context("while dead-lettering a visit")?;
+        self.metrics.dead_lettered.inc();
+        Ok(())
+    }
+
+    async fn ack(&self, entries: &[&Entry]) -> anyhow::Result<()> {
+        self.consumer
+            .acknowledge(entries)
             .await
             .context("while acknowledging visits")
-    }
-}
-
-/// The visits of a stream entry (one push batch), if it is readable.
-fn decode(entry: &StreamId) -> Option<Vec<Visit>> {
-    match entry.map.get(STREAM_FIELD)? {
-        RedisValue::BulkString(bytes) => decode_entry(bytes).ok(),
-        _ => None,
     }
 }

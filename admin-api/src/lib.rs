@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 
 pub use crate::config::{Command, Config};
 pub use crate::db::MIGRATOR;
-pub use crate::drain::{Drain, DrainSettings};
+pub use crate::drain::{Drain, DrainSettings, Round};
 pub use crate::http::router;
 pub use crate::link_sync::LinkSync;
 pub use crate::metrics::Metrics;
@@ -77,6 +77,7 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
         workers: usize::from(config.drain_workers),
         batch: config.drain_batch as usize,
         claim_idle: config.drain_claim_idle,
+        max_deliveries: config.drain_max_deliveries,
     };
     let (state, drain) = build(pool, valkey, settings, Some((drain_valkey, drain_settings)));
     Ok((state, drain.context("the drain was asked for")?))

@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 use shared::dependencies::DependencyGauges;
 use shared::process_metrics::ProcessMetrics;
 use shared::valkey::Valkey;
-use shared::visit::{Visit, ip_prefix};
+use shared::visit::{MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES, Visit, clip, ip_prefix};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -234,11 +234,14 @@ impl App {
         now: Duration,
     ) {
         let headers = request.headers();
-        let text = |name: hyper::header::HeaderName| {
+        // What the client sends is cut to a documented size before it is
+        // buffered: a visit stays small whatever the headers hold. UTF-8 is
+        // kept (not only visible ASCII); other bytes drop the header.
+        let text = |name: hyper::header::HeaderName, max: usize| {
             headers
                 .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+                .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+                .map(|v| clip(v, max).to_owned())
         };
         let ip = client_ip(peer, headers, &self.inner.trusted_proxies);
         self.inner.visits.record(|visit_id| Visit {
@@ -246,10 +249,9 @@ impl App {
             short_code: code.to_owned(),
             url_id: link.url_id,
             user_id: link.user_id,
-            target: link.target().to_owned(),
             at_ms: now.as_millis() as i64,
-            referrer: text(hyper::header::REFERER),
-            user_agent: text(hyper::header::USER_AGENT),
+            referrer: text(hyper::header::REFERER, MAX_REFERRER_BYTES),
+            user_agent: text(hyper::header::USER_AGENT, MAX_USER_AGENT_BYTES),
             ip_prefix: Some(ip_prefix(ip)),
         });
     }

@@ -48,6 +48,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=50_000_000))]
     pub visit_buffer: u32,
 
+    /// Most memory the buffered visits may hold (bytes, or with a KiB/MiB/GiB
+    /// suffix); beyond it visits are dropped and counted, as for
+    /// REDIRECTOR_VISIT_BUFFER. A visit holds at most ~1.8 KiB (user agent
+    /// and referrer are cut to 512 and 1024 bytes).
+    #[arg(long, env = "REDIRECTOR_VISIT_BUFFER_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub visit_buffer_bytes: u64,
+
     /// Most visits per pipelined XADD batch.
     #[arg(long, env = "REDIRECTOR_VISIT_BATCH", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]

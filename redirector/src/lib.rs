@@ -18,4 +18,4 @@ mod visits;
 pub use crate::app::{App, Parts};
 pub use crate::config::Config;
 pub use crate::server::run;
-pub use crate::visits::{Pusher, VisitMetrics, VisitSink, buffer as visit_buffer};
+pub use crate::visits::{BufferLimits, Pusher, VisitMetrics, VisitSink, buffer as visit_buffer};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use clap::Parser;
-use redirector::{App, Config, Parts, VisitMetrics};
+use redirector::{App, BufferLimits, Config, Parts, VisitMetrics};
 use secrecy::ExposeSecret;
 use shared::valkey::Valkey;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -51,10 +51,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("redirector");
-    let (visits, pusher) = redirector::visit_buffer(
-        config.visit_buffer as usize,
-        VisitMetrics::register(&mut registry),
-    );
+    let limits = BufferLimits {
+        visits: config.visit_buffer as usize,
+        bytes: usize::try_from(config.visit_buffer_bytes).unwrap_or(usize::MAX),
+    };
+    let (visits, pusher) = redirector::visit_buffer(limits, VisitMetrics::register(&mut registry));
     let push_task = tokio::spawn(pusher.run(
         valkey.clone(),
         usize::from(config.redis.visit_streams),

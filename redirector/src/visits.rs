@@ -1,5 +1,6 @@
 //! The visit pipeline's first half: each served redirect hands a compact
-//! record to a bounded in-process buffer (O(1), never blocking the response);
+//! record to an in-process buffer bounded in visits and in bytes (O(1),
+//! never blocking the response);
 //! one task pushes what waits to the Valkey streams with pipelined `XADD`,
 //! as soon as the previous push is done, so batches grow only under load
 //! (and then linger 2 ms to grow further).
@@ -8,7 +9,7 @@
 //! gone (shutdown, after the connections drained) the task flushes the rest.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -17,7 +18,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
-use shared::visit::{STREAM_FIELD, Visit, encode_entry, shard};
+use shared::visit::Visit;
+use shared::visit_stream::push;
 use tokio::sync::mpsc;
 
 /// Retry pauses while Valkey refuses visits.
@@ -79,24 +81,43 @@ impl VisitMetrics {
     }
 }
 
+/// The buffer's bounds: visits, and the bytes they hold (each visit is
+/// bounded, but a bound in bytes keeps the worst case honest).
+#[derive(Debug, Clone, Copy)]
+pub struct BufferLimits {
+    pub visits: usize,
+    pub bytes: usize,
+}
+
 /// The sending side, held by the request handler.
 pub struct VisitSink {
     sender: mpsc::Sender<Visit>,
     instance: String,
     sequence: AtomicU64,
+    /// Bytes held by buffered visits, shared with the pusher.
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
     metrics: VisitMetrics,
 }
 
 impl VisitSink {
-    /// Hands a visit to the buffer; never waits.
+    /// Hands a visit to the buffer; never waits. A full buffer (in visits or
+    /// in bytes) drops the visit and counts it.
     pub fn record(&self, visit_without_id: impl FnOnce(String) -> Visit) {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let visit = visit_without_id(format!("{}-{sequence}", self.instance));
+        let size = visit.size();
+        if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+            self.metrics.overflow.inc();
+            return;
+        }
         match self.sender.try_send(visit) {
             Ok(()) => {
                 self.metrics.depth.inc();
             }
             Err(_) => {
+                self.bytes.fetch_sub(size, Ordering::Relaxed);
                 self.metrics.overflow.inc();
             }
         }
@@ -104,21 +125,30 @@ impl VisitSink {
 }
 
 /// Creates the buffer: the sink for handlers and the pusher task's receiver.
-pub fn buffer(capacity: usize, metrics: VisitMetrics) -> (Arc<VisitSink>, Pusher) {
-    let (sender, receiver) = mpsc::channel(capacity.max(1));
+pub fn buffer(limits: BufferLimits, metrics: VisitMetrics) -> (Arc<VisitSink>, Pusher) {
+    let (sender, receiver) = mpsc::channel(limits.visits.max(1));
     let instance = format!("{:016x}", rand::random::<u64>());
+    let bytes = Arc::new(AtomicUsize::new(0));
     let sink = VisitSink {
         sender,
         instance,
         sequence: AtomicU64::new(0),
+        bytes: bytes.clone(),
+        max_bytes: limits.bytes,
         metrics: metrics.clone(),
     };
-    (Arc::new(sink), Pusher { receiver, metrics })
+    let pusher = Pusher {
+        receiver,
+        bytes,
+        metrics,
+    };
+    (Arc::new(sink), pusher)
 }
 
 /// The task that pushes buffered visits to Valkey.
 pub struct Pusher {
     receiver: mpsc::Receiver<Visit>,
+    bytes: Arc<AtomicUsize>,
     metrics: VisitMetrics,
 }
 
@@ -145,6 +175,8 @@ impl Pusher {
                 self.take_waiting(&mut batch, max_batch);
             }
             self.metrics.depth.dec_by(batch.len() as i64);
+            let taken: usize = batch.iter().map(Visit::size).sum();
+            self.bytes.fetch_sub(taken, Ordering::Relaxed);
             let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
             let mut closed_at = None;
             loop {
@@ -187,27 +219,6 @@ impl Pusher {
     }
 }
 
-/// One `XADD` per stream that has visits in the batch, pipelined; each entry
-/// holds all of that stream's visits of the batch.
-async fn push(valkey: &Valkey, shards: usize, batch: &[Visit]) -> redis::RedisResult<()> {
-    let keys = valkey.keys();
-    let mut by_stream: Vec<Vec<&Visit>> = vec![Vec::new(); shards.max(1)];
-    for visit in batch {
-        by_stream[shard(&visit.short_code, shards)].push(visit);
-    }
-    let mut pipe = redis::pipe();
-    for (stream, visits) in by_stream.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
-        pipe.cmd("XADD")
-            .arg(keys.visit_stream(stream))
-            .arg("*")
-            .arg(STREAM_FIELD)
-            .arg(encode_entry(visits))
-            .ignore();
-    }
-    let mut connection = valkey.connection().await?;
-    pipe.query_async::<()>(&mut connection).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +229,6 @@ mod tests {
             short_code: "abc".into(),
             url_id: 1,
             user_id: 1,
-            target: "https://e.com".into(),
             at_ms: 0,
             referrer: None,
             user_agent: None,
@@ -229,7 +239,11 @@ mod tests {
     #[test]
     fn a_full_buffer_counts_overflow_and_ids_are_unique() {
         let metrics = VisitMetrics::register(&mut Registry::default());
-        let (sink, mut pusher) = buffer(2, metrics.clone());
+        let limits = BufferLimits {
+            visits: 2,
+            bytes: 1 << 20,
+        };
+        let (sink, mut pusher) = buffer(limits, metrics.clone());
         for _ in 0..5 {
             sink.record(visit);
         }
@@ -240,10 +254,34 @@ mod tests {
         assert_ne!(first.visit_id, second.visit_id);
     }
 
+    #[test]
+    fn the_buffer_is_bounded_in_bytes_too() {
+        let metrics = VisitMetrics::register(&mut Registry::default());
+        let one = visit(String::new()).size() + 40;
+        let limits = BufferLimits {
+            visits: 1000,
+            bytes: one * 3,
+        };
+        let (sink, mut pusher) = buffer(limits, metrics.clone());
+        for _ in 0..10 {
+            sink.record(visit);
+        }
+        assert_eq!(metrics.depth.get(), 3, "three visits fit in the bytes");
+        assert_eq!(metrics.overflow.get(), 7);
+        let first = pusher.receiver.try_recv().expect("buffered");
+        pusher.bytes.fetch_sub(first.size(), Ordering::Relaxed);
+        sink.record(visit);
+        assert_eq!(metrics.overflow.get(), 7, "room again once one is taken");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn with_valkey_unreachable_shutdown_gives_up_after_the_grace_period() {
         let metrics = VisitMetrics::register(&mut Registry::default());
-        let (sink, pusher) = buffer(16, metrics.clone());
+        let limits = BufferLimits {
+            visits: 16,
+            bytes: 1 << 20,
+        };
+        let (sink, pusher) = buffer(limits, metrics.clone());
         sink.record(visit);
         drop(sink);
         let valkey = Valkey::new(

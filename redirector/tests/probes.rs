@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use redirector::{App, Parts, VisitMetrics};
+use redirector::{App, BufferLimits, Parts, VisitMetrics};
 use serde_json::Value;
 use shared::link::Keys;
 use shared::valkey::Valkey;
@@ -39,7 +39,12 @@ impl Server {
         )
         .expect("valid redis URL");
         let mut registry = prometheus_client::registry::Registry::with_prefix("redirector");
-        let (visits, _pusher) = redirector::visit_buffer(16, VisitMetrics::register(&mut registry));
+        let limits = BufferLimits {
+            visits: 16,
+            bytes: 1 << 20,
+        };
+        let (visits, _pusher) =
+            redirector::visit_buffer(limits, VisitMetrics::register(&mut registry));
         let parts = Parts {
             valkey,
             postgres,

@@ -16,3 +16,4 @@ pub mod telemetry;
 pub mod time;
 pub mod valkey;
 pub mod visit;
+pub mod visit_stream;

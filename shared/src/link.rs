@@ -41,6 +41,11 @@ impl Keys {
     pub fn visit_stream(&self, shard: usize) -> String {
         format!("{}visits:{shard}", self.namespace)
     }
+
+    /// Where visits the drain could not write are kept for inspection.
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}visits:dead", self.namespace)
+    }
 }
 
 /// Everything a redirect needs, small and self-contained. Field names are one

@@ -1,19 +1,24 @@
 //! The visit record: what the redirector pushes to the visit streams for each
-//! redirect it serves and the admin API drains into `redirect` events. Also
-//! the privacy rule for client addresses (only a /24 or /48 prefix is kept).
+//! redirect it serves and the admin API drains into `redirect` events, and
+//! the bounds on what a client controls in it. Also the privacy rule for
+//! client addresses (only a /24 or /48 prefix is kept). The stream itself is
+//! `visit_stream`.
 
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// The stream entry field that holds the encoded visit.
-pub const STREAM_FIELD: &str = "v";
-/// The consumer group of the drain.
-pub const CONSUMER_GROUP: &str = "drain";
+/// Most bytes of a user agent kept with a visit (real ones are under 300;
+/// what is longer is cut at a character boundary).
+pub const MAX_USER_AGENT_BYTES: usize = 512;
+/// Most bytes of a referrer kept with a visit.
+pub const MAX_REFERRER_BYTES: usize = 1024;
 
 /// One served redirect. `visit_id` is unique per visit (the redirector
 /// instance and a sequence number), so a visit pushed twice (a retried `XADD`
-/// whose reply was lost) is still recorded once.
+/// whose reply was lost) is still recorded once. The target is not part of
+/// it: the drain reads it from the link, so a visit's size does not grow with
+/// the link's URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Visit {
     #[serde(rename = "id")]
@@ -24,8 +29,6 @@ pub struct Visit {
     pub url_id: i64,
     #[serde(rename = "o")]
     pub user_id: i64,
-    #[serde(rename = "t")]
-    pub target: String,
     /// Unix milliseconds.
     #[serde(rename = "ts")]
     pub at_ms: i64,
@@ -38,36 +41,28 @@ pub struct Visit {
 }
 
 impl Visit {
-    pub fn encode(&self) -> String {
-        // Serializing plain fields to a String cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
-    }
-}
-
-/// The stream entry of a push: the visits of one batch for one stream, as a
-/// JSON array (one entry per batch, not per visit, keeps Valkey's and the
-/// drain's work per visit small).
-pub fn encode_entry(visits: &[&Visit]) -> String {
-    // Serializing plain fields to a String cannot fail.
-    serde_json::to_string(visits).unwrap_or_default()
-}
-
-/// The visits of a stream entry: an array, or a single visit object.
-pub fn decode_entry(bytes: &[u8]) -> Result<Vec<Visit>, serde_json::Error> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(bytes),
-        _ => Visit::decode(bytes).map(|visit| vec![visit]),
+    /// The approximate memory a buffered visit holds, for the buffer's byte
+    /// bound.
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.visit_id.len()
+            + self.short_code.len()
+            + self.referrer.as_ref().map_or(0, String::len)
+            + self.user_agent.as_ref().map_or(0, String::len)
+            + self.ip_prefix.as_ref().map_or(0, String::len)
     }
 }
 
-/// Which of `shards` streams a code's visits go to (FNV-1a, stable across
-/// processes and versions).
-pub fn shard(code: &str, shards: usize) -> usize {
-    (fnv1a64(code.as_bytes()) % shards.max(1) as u64) as usize
+/// `text` cut to at most `max` bytes at a character boundary.
+pub fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// 64-bit FNV-1a: a small, stable hash (the same in every process and
@@ -127,40 +122,17 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_stable_and_in_range() {
-        assert_eq!(shard("abc", 1), 0);
-        assert_eq!(shard("abc", 4), shard("abc", 4));
-        let used: std::collections::HashSet<usize> =
-            (0..100).map(|i| shard(&format!("c{i}"), 4)).collect();
-        assert_eq!(used.len(), 4, "codes spread over every shard");
-    }
-
-    #[test]
-    fn visits_round_trip() {
-        let visit = Visit {
-            visit_id: "a1-7".into(),
-            short_code: "abc".into(),
-            url_id: 1,
-            user_id: 2,
-            target: "https://e.com".into(),
-            at_ms: 1_700_000_000_000,
-            referrer: Some("https://ref.example/x".into()),
-            user_agent: None,
-            ip_prefix: Some("10.0.0.0/24".into()),
-        };
-        assert_eq!(
-            Visit::decode(visit.encode().as_bytes()).expect("decodes"),
-            visit
-        );
-        let entry = encode_entry(&[&visit, &visit]);
-        assert_eq!(
-            decode_entry(entry.as_bytes()).expect("decodes"),
-            vec![visit.clone(), visit.clone()]
-        );
-        assert_eq!(
-            decode_entry(visit.encode().as_bytes()).expect("decodes"),
-            vec![visit]
-        );
-        assert!(decode_entry(b"[1]").is_err());
+    fn clipping_keeps_whole_characters() {
+        let cases = [
+            ("short", 10, "short"),
+            ("exactly10!", 10, "exactly10!"),
+            ("abcdefghijk", 4, "abcd"),
+            ("aé", 2, "a"),
+            ("ééé", 5, "éé"),
+            ("", 0, ""),
+        ];
+        for (text, max, expected) in cases {
+            assert_eq!(clip(text, max), expected, "{text:?} to {max}");
+        }
     }
 }

@@ -121,18 +121,20 @@ pub struct VisitColumns {
 }
 
 /// Writes visits as `redirect` events, skipping visits already written (a
-/// redone batch) and visits of links that do not exist here. Returns the ids
-/// of the visits written.
+/// redone batch) and visits of links that do not exist here. The event's
+/// `original_url` is the link's (visits do not carry it: the link is here).
+/// Returns the ids of the visits written.
 pub async fn insert_visits(
     db: impl PgExecutor<'_>,
     rows: &VisitColumns,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar!(
         r#"INSERT INTO events (url_id, user_id, event_type, occurred_at, details, visit_id)
-         SELECT v.url_id, v.user_id, 'redirect', v.occurred_at, v.details, v.visit_id
+         SELECT v.url_id, v.user_id, 'redirect', v.occurred_at,
+                v.details || jsonb_build_object('original_url', u.original_url), v.visit_id
          FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[], $4::jsonb[], $5::text[])
               AS v(url_id, user_id, occurred_at, details, visit_id)
-         WHERE EXISTS (SELECT 1 FROM urls u WHERE u.id = v.url_id AND u.user_id = v.user_id)
+         JOIN urls u ON u.id = v.url_id AND u.user_id = v.user_id
          ON CONFLICT (visit_id) DO NOTHING
          RETURNING visit_id AS "visit_id!""#,
         &rows.url_ids,

@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod docs;
+mod drain;
 mod events;
 mod imports;
 mod link_sync;

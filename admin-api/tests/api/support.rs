@@ -38,6 +38,11 @@ impl TestApp {
     pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
         let valkey = test_valkey();
         let state = admin_api::build_state(pool.clone(), valkey.clone(), settings);
+        Self::with_state(pool, valkey, state)
+    }
+
+    /// The app over a state the test built itself.
+    pub fn with_state(pool: PgPool, valkey: Valkey, state: admin_api::AppState) -> Self {
         Self {
             router: admin_api::router(state.clone()),
             pool,

@@ -28,6 +28,7 @@ impl CachedLink {
     }
 
     /// The target URL (a header value holds visible ASCII only).
+    #[cfg(test)]
     pub fn target(&self) -> &str {
         self.location.to_str().unwrap_or_default()
     }

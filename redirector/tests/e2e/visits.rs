@@ -176,3 +176,34 @@ async fn stats_count_humans_bots_and_visitors_within_two_seconds() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn huge_user_agents_and_referrers_are_cut_before_they_are_stored() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/huge").await;
+    let path = format!("/{}", link["short_code"].as_str().expect("code"));
+    // 5 KB each: under the server's header limits, far over what a visit keeps.
+    let agent = format!("Mozilla/5.0 {}", "é".repeat(2_500));
+    let referrer = format!("https://ref.example/{}", "r".repeat(5_000));
+    let reply = system
+        .visit_with(&path, &[("user-agent", &agent), ("referer", &referrer)])
+        .await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    let query = format!("url_id={}&event_type=redirect", link["id"]);
+    eventually(Duration::from_secs(5), || async {
+        system.count_events(&query).await == 1
+    })
+    .await;
+    let events = system.get(&format!("/events?{query}")).await.json();
+    let details = &events[0]["details"];
+    let stored_agent = details["user_agent"].as_str().expect("user agent");
+    let stored_referrer = details["referrer"].as_str().expect("referrer");
+    assert!(
+        stored_agent.len() <= 512 && stored_agent.starts_with("Mozilla/5.0 é"),
+        "user agent cut to 512 bytes at a character boundary: {} bytes",
+        stored_agent.len()
+    );
+    assert_eq!(stored_referrer.len(), 1024, "referrer cut to 1024 bytes");
+    assert_eq!(details["original_url"], "https://example.com/huge");
+    system.stop().await;
+}

@@ -1,0 +1,388 @@
+//! The visit stream, both ends, in one place: how visits are encoded into
+//! stream entries and spread over the shards, the redirector's pipelined
+//! `XADD`, and the drain's side of the consumer group (create, read, claim
+//! abandoned entries, acknowledge, dead-letter, measure the backlog).
+//!
+//! One entry holds the visits of one push batch for one stream, as a JSON
+//! array: far less work per visit in Valkey and in the drain than an entry
+//! per visit. Entries are deleted once acknowledged, so a stream holds only
+//! what is not yet drained and its first entry tells the drain's lag.
+
+use std::collections::BTreeMap;
+
+use redis::Value as RedisValue;
+use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
+
+use crate::valkey::Valkey;
+use crate::visit::{Visit, fnv1a64};
+
+/// The stream entry field that holds the encoded visits.
+pub const STREAM_FIELD: &str = "v";
+/// The consumer group of the drain.
+pub const CONSUMER_GROUP: &str = "drain";
+/// How many dead letters the dead-letter stream keeps (approximately; the
+/// oldest go first), so that a flood of bad entries cannot fill Valkey.
+pub const DEAD_LETTER_MAX_LEN: usize = 100_000;
+
+/// Which of `shards` streams a code's visits go to (FNV-1a, stable across
+/// processes and versions).
+pub fn shard(code: &str, shards: usize) -> usize {
+    (fnv1a64(code.as_bytes()) % shards.max(1) as u64) as usize
+}
+
+/// The stream entry of a push: the visits of one batch for one stream.
+pub fn encode_entry(visits: &[&Visit]) -> String {
+    // Serializing plain fields to a String cannot fail.
+    serde_json::to_string(visits).unwrap_or_default()
+}
+
+/// The visits of a stream entry: an array, or a single visit object (the
+/// first format).
+pub fn decode_entry(bytes: &[u8]) -> Result<Vec<Visit>, serde_json::Error> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(bytes),
+        _ => serde_json::from_slice(bytes).map(|visit| vec![visit]),
+    }
+}
+
+/// The redirector's end: one `XADD` per stream that has visits in `batch`,
+/// pipelined in one round trip.
+pub async fn push(valkey: &Valkey, shards: usize, batch: &[Visit]) -> redis::RedisResult<()> {
+    let keys = valkey.keys();
+    let mut by_stream: Vec<Vec<&Visit>> = vec![Vec::new(); shards.max(1)];
+    for visit in batch {
+        by_stream[shard(&visit.short_code, shards)].push(visit);
+    }
+    let mut pipe = redis::pipe();
+    for (stream, visits) in by_stream.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+        pipe.cmd("XADD")
+            .arg(keys.visit_stream(stream))
+            .arg("*")
+            .arg(STREAM_FIELD)
+            .arg(encode_entry(visits))
+            .ignore();
+    }
+    let mut connection = valkey.connection().await?;
+    pipe.query_async::<()>(&mut connection).await
+}
+
+/// One stream entry as the drain reads it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Index of the stream it came from.
+    pub shard: usize,
+    /// The stream entry id (`<ms>-<seq>`).
+    pub id: String,
+    /// The raw payload, kept for the dead-letter stream.
+    pub payload: Vec<u8>,
+}
+
+impl Entry {
+    fn from_stream_id(shard: usize, entry: StreamId) -> Self {
+        let payload = match entry.map.get(STREAM_FIELD) {
+            Some(RedisValue::BulkString(bytes)) => bytes.clone(),
+            _ => Vec::new(),
+        };
+        Self {
+            shard,
+            id: entry.id,
+            payload,
+        }
+    }
+
+    /// The visits it holds, or why it cannot be read.
+    pub fn visits(&self) -> Result<Vec<Visit>, serde_json::Error> {
+        decode_entry(&self.payload)
+    }
+}
+
+/// What the streams hold that the drain has not finished.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Entries in every stream (not yet acknowledged and deleted).
+    pub entries: u64,
+    /// Entries delivered to a consumer and not acknowledged.
+    pub pending: u64,
+    /// Age of the oldest entry, in milliseconds (0 when empty).
+    pub oldest_ms: i64,
+}
+
+/// The drain's end: one consumer of the group.
+#[derive(Clone)]
+pub struct Consumer {
+    valkey: Valkey,
+    streams: Vec<String>,
+    name: String,
+    batch: usize,
+}
+
+impl Consumer {
+    /// Consumer `name` of every one of `shards` streams, reading up to
+    /// `batch` entries per stream at a time. `valkey` should be a handle of
+    /// the consumer's own: blocking reads hold its connection.
+    pub fn new(valkey: Valkey, shards: usize, name: String, batch: usize) -> Self {
+        let streams = (0..shards.max(1))
+            .map(|shard| valkey.keys().visit_stream(shard))
+            .collect();
+        Self {
+            valkey,
+            streams,
+            name,
+            batch,
+        }
+    }
+
+    /// The consumer's name in the group.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Valkey handle it reads with.
+    pub fn valkey(&self) -> &Valkey {
+        &self.valkey
+    }
+
+    /// Creates the group on every stream (and the streams) unless it exists.
+    pub async fn create_groups(&self) -> redis::RedisResult<()> {
+        let mut connection = self.valkey.connection().await?;
+        for stream in &self.streams {
+            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(CONSUMER_GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut connection)
+                .await;
+            match created {
+                Err(err) if err.code() != Some("BUSYGROUP") => return Err(err),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Entries delivered to this consumer earlier and not acknowledged
+    /// (after a restart or a failed round); does not wait.
+    pub async fn read_own_pending(&self) -> redis::RedisResult<Vec<Entry>> {
+        self.read("0", None).await
+    }
+
+    /// New entries, waiting up to `block_ms` for the first.
+    pub async fn read_new(&self, block_ms: usize) -> redis::RedisResult<Vec<Entry>> {
+        self.read(">", Some(block_ms)).await
+    }
+
+    async fn read(&self, from: &str, block_ms: Option<usize>) -> redis::RedisResult<Vec<Entry>> {
+        let mut options = StreamReadOptions::default()
+            .group(CONSUMER_GROUP, &self.name)
+            .count(self.batch);
+        if let Some(block_ms) = block_ms {
+            options = options.block(block_ms);
+        }
+        let ids = vec![from; self.streams.len()];
+        let mut connection = self.valkey.connection().await?;
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut connection, &self.streams, &ids, &options)
+                .await?;
+        let mut entries = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            let Some(shard) = self.streams.iter().position(|s| *s == key.key) else {
+                continue;
+            };
+            entries.extend(
+                key.ids
+                    .into_iter()
+                    .map(|id| Entry::from_stream_id(shard, id)),
+            );
+        }
+        Ok(entries)
+    }
+
+    /// Takes over entries another consumer left pending for `idle_ms` (it
+    /// died).
+    pub async fn claim_abandoned(&self, idle_ms: usize) -> redis::RedisResult<Vec<Entry>> {
+        let mut entries = Vec::new();
+        let mut connection = self.valkey.connection().await?;
+        for (shard, stream) in self.streams.iter().enumerate() {
+            let options = StreamAutoClaimOptions::default().count(self.batch);
+            let reply: redis::streams::StreamAutoClaimReply =
+                redis::AsyncCommands::xautoclaim_options(
+                    &mut connection,
+                    stream,
+                    CONSUMER_GROUP,
+                    &self.name,
+                    idle_ms,
+                    "0-0",
+                    options,
+                )
+                .await?;
+            entries.extend(
+                reply
+                    .claimed
+                    .into_iter()
+                    .map(|id| Entry::from_stream_id(shard, id)),
+            );
+        }
+        Ok(entries)
+    }
+
+    /// Acknowledges and deletes `entries` (their visits are written, or
+    /// dead-lettered), in one round trip.
+    pub async fn acknowledge(&self, entries: &[&Entry]) -> redis::RedisResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut by_stream: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for entry in entries {
+            by_stream.entry(entry.shard).or_default().push(&entry.id);
+        }
+        let mut pipe = redis::pipe();
+        for (shard, ids) in by_stream {
+            let stream = &self.streams[shard];
+            pipe.cmd("XACK")
+                .arg(stream)
+                .arg(CONSUMER_GROUP)
+                .arg(&ids)
+                .ignore();
+            pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
+        }
+        let mut connection = self.valkey.connection().await?;
+        pipe.query_async::<()>(&mut connection).await
+    }
+
+    /// Keeps `payload` (an entry, or one visit of it) in the dead-letter
+    /// stream with where it came from and why it was refused. The caller
+    /// acknowledges the source entry afterwards.
+    pub async fn dead_letter(
+        &self,
+        entry: &Entry,
+        payload: &[u8],
+        reason: &str,
+    ) -> redis::RedisResult<()> {
+        let mut connection = self.valkey.connection().await?;
+        redis::cmd("XADD")
+            .arg(self.valkey.keys().dead_letter_stream())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTER_MAX_LEN)
+            .arg("*")
+            .arg(STREAM_FIELD)
+            .arg(payload)
+            .arg("stream")
+            .arg(&self.streams[entry.shard])
+            .arg("entry")
+            .arg(&entry.id)
+            .arg("reason")
+            .arg(reason)
+            .query_async(&mut connection)
+            .await
+    }
+
+    /// What is left to drain, over every stream.
+    pub async fn backlog(&self, now_ms: i64) -> redis::RedisResult<Backlog> {
+        let mut connection = self.valkey.connection().await?;
+        let mut backlog = Backlog::default();
+        for stream in &self.streams {
+            let mut pipe = redis::pipe();
+            pipe.cmd("XLEN").arg(stream);
+            pipe.cmd("XRANGE")
+                .arg(stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+            pipe.cmd("XPENDING").arg(stream).arg(CONSUMER_GROUP);
+            let (len, first, pending): (u64, redis::streams::StreamRangeReply, RedisValue) =
+                match pipe.query_async(&mut connection).await {
+                    Ok(reply) => reply,
+                    // No group yet (nothing ever drained): nothing pending.
+                    Err(err) if err.code() == Some("NOGROUP") => continue,
+                    Err(err) => return Err(err),
+                };
+            backlog.entries += len;
+            backlog.pending += pending_count(&pending);
+            if let Some(oldest) = first.ids.first().and_then(|e| entry_ms(&e.id)) {
+                backlog.oldest_ms = backlog.oldest_ms.max(now_ms - oldest);
+            }
+        }
+        Ok(backlog)
+    }
+}
+
+/// The count of an `XPENDING key group` summary reply.
+fn pending_count(reply: &RedisValue) -> u64 {
+    match reply {
+        RedisValue::Array(items) => match items.first() {
+            Some(RedisValue::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// The milliseconds part of a stream entry id.
+fn entry_ms(id: &str) -> Option<i64> {
+    id.split_once('-')?.0.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(id: &str) -> Visit {
+        Visit {
+            visit_id: id.into(),
+            short_code: "abc".into(),
+            url_id: 1,
+            user_id: 2,
+            at_ms: 1_700_000_000_000,
+            referrer: Some("https://ref.example/x".into()),
+            user_agent: None,
+            ip_prefix: Some("10.0.0.0/24".into()),
+        }
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        assert_eq!(shard("abc", 1), 0);
+        assert_eq!(shard("abc", 4), shard("abc", 4));
+        let used: std::collections::HashSet<usize> =
+            (0..100).map(|i| shard(&format!("c{i}"), 4)).collect();
+        assert_eq!(used.len(), 4, "codes spread over every shard");
+    }
+
+    #[test]
+    fn entries_round_trip_and_read_the_first_format() {
+        let (a, b) = (visit("a-1"), visit("a-2"));
+        let entry = encode_entry(&[&a, &b]);
+        assert_eq!(
+            decode_entry(entry.as_bytes()).expect("decodes"),
+            vec![a.clone(), b]
+        );
+        let single = serde_json::to_string(&a).expect("encodes");
+        assert_eq!(
+            decode_entry(single.as_bytes()).expect("decodes"),
+            vec![a.clone()]
+        );
+        assert!(decode_entry(b"[1]").is_err());
+        assert!(decode_entry(b"").is_err());
+    }
+
+    #[test]
+    fn entries_written_with_a_target_still_decode() {
+        // Visits pushed before the target left the record carry "t".
+        let old = br#"[{"id":"x-1","c":"abc","u":1,"o":2,"t":"https://e.com","ts":5}]"#;
+        let visits = decode_entry(old).expect("decodes");
+        assert_eq!(visits[0].visit_id, "x-1");
+    }
+
+    #[test]
+    fn entry_ids_give_their_time_and_pending_replies_their_count() {
+        assert_eq!(entry_ms("1700000000000-3"), Some(1_700_000_000_000));
+        assert_eq!(entry_ms("junk"), None);
+        let reply = RedisValue::Array(vec![RedisValue::Int(7), RedisValue::Nil]);
+        assert_eq!(pending_count(&reply), 7);
+        assert_eq!(pending_count(&RedisValue::Nil), 0);
+    }
+}
