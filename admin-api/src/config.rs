@@ -85,6 +85,17 @@ pub struct Config {
     #[arg(long, env = "DRAIN_CLAIM_IDLE", default_value = "30s", value_parser = parse_duration, global = true)]
     pub drain_claim_idle: Duration,
 
+    /// Longest a link write (`POST`/`PUT`/`DELETE` of a link or its user, an
+    /// import) waits for every subscribed redirector to confirm it applied
+    /// the change; past it the response goes out anyway (counted).
+    #[arg(long, env = "LINK_SYNC_WAIT", default_value = "250ms", value_parser = parse_duration, global = true)]
+    pub link_sync_wait: Duration,
+
+    /// How often every link record in Valkey is checked against Postgres
+    /// (records that drifted are rewritten, and announced).
+    #[arg(long, env = "LINK_RECONCILE_INTERVAL", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub link_reconcile_interval: Duration,
+
     /// Attempts at writing a visit Postgres refuses (a value out of range, a
     /// character it cannot store) before it is moved to the dead-letter
     /// stream, so that one bad visit never stops the drain.
@@ -123,6 +134,9 @@ impl Config {
         }
         if self.drain_claim_idle < Duration::from_secs(1) {
             bail!("DRAIN_CLAIM_IDLE must be at least 1s");
+        }
+        if self.link_reconcile_interval < Duration::from_secs(1) {
+            bail!("LINK_RECONCILE_INTERVAL must be at least 1s");
         }
         if self.db_acquire_timeout.is_zero() {
             bail!("ADMIN_DB_ACQUIRE_TIMEOUT must be more than zero");

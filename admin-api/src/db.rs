@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod imports;
+pub mod outbox;
 pub mod rollups;
 pub mod urls;
 pub mod users;

@@ -33,7 +33,7 @@ pub use crate::config::{Command, Config};
 pub use crate::db::MIGRATOR;
 pub use crate::drain::{Drain, DrainSettings, Round};
 pub use crate::http::router;
-pub use crate::link_sync::LinkSync;
+pub use crate::link_sync::{LinkSync, SyncSettings, WRITE_IF_NEWER};
 pub use crate::metrics::Metrics;
 pub use crate::state::{ApiKeys, AppState, Settings};
 
@@ -63,6 +63,10 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     settings.short_code_length = usize::from(config.short_code_length);
     settings.users_list_cap = config.users_list_cap;
     settings.api_keys = ApiKeys::new(config.api_keys()?);
+    settings.link_sync = SyncSettings {
+        wait: config.link_sync_wait,
+        reconcile_every: config.link_reconcile_interval,
+    };
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     // The drain's blocking reads get a connection, and a timeout, of their own.
     let drain_valkey = Valkey::new(
@@ -100,7 +104,12 @@ pub fn build(
     drain: Option<(Valkey, DrainSettings)>,
 ) -> (AppState, Option<Drain>) {
     let mut metrics = Metrics::new();
-    let links = LinkSync::new(valkey, pool.clone(), metrics.registry_mut());
+    let links = LinkSync::new(
+        valkey,
+        pool.clone(),
+        settings.link_sync,
+        metrics.registry_mut(),
+    );
     let drain = drain.map(|(valkey, settings)| {
         Drain::new(valkey, pool.clone(), settings, metrics.registry_mut())
     });

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 
-use crate::link_sync::LinkSync;
+use crate::link_sync::{LinkSync, SyncSettings};
 use crate::metrics::Metrics;
 
 /// Shared handler state.
@@ -33,6 +33,8 @@ pub struct Settings {
     pub users_list_cap: i64,
     /// API keys; empty means the API is open.
     pub api_keys: ApiKeys,
+    /// How link writes reach Valkey and the redirectors.
+    pub link_sync: SyncSettings,
 }
 
 impl Settings {
@@ -47,6 +49,7 @@ impl Settings {
             short_code_length: 7,
             users_list_cap: 10_000,
             api_keys: ApiKeys::default(),
+            link_sync: SyncSettings::default(),
         }
     }
 }

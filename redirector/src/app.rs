@@ -38,6 +38,9 @@ pub struct Parts {
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub ready_timeout: Duration,
+    /// How long the invalidation subscription may hear nothing before it is
+    /// replaced (and the cache dropped).
+    pub subscription_silence: Duration,
     /// Where served visits go.
     pub visits: Arc<VisitSink>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -65,6 +68,7 @@ struct Inner {
     dependencies: DependencyGauges,
     request_ids: RequestIds,
     invalidations: InvalidationMetrics,
+    subscription_silence: Duration,
     visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -127,6 +131,7 @@ impl App {
             dependencies,
             request_ids: RequestIds::default(),
             invalidations,
+            subscription_silence: parts.subscription_silence,
             visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
         };
@@ -145,6 +150,7 @@ impl App {
             inner.valkey.clone(),
             inner.cache.clone(),
             inner.invalidations.clone(),
+            inner.subscription_silence,
             shutdown,
         )
     }

@@ -141,6 +141,7 @@ mod tests {
 
     fn link(target: &str) -> Option<LinkRecord> {
         Some(LinkRecord {
+            version: 1,
             url_id: 1,
             user_id: 1,
             target: target.into(),

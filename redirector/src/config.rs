@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "REDIRECTOR_DB_ACQUIRE_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
     pub db_acquire_timeout: Duration,
 
+    /// How long the invalidation subscription may hear nothing, not even the
+    /// redirector's own once-a-second heartbeat, before the cache is dropped
+    /// and the subscription replaced.
+    #[arg(long, env = "REDIRECTOR_SUBSCRIPTION_SILENCE", default_value = "3s", value_parser = parse_duration)]
+    pub subscription_silence: Duration,
+
     /// How long a readiness check waits for each dependency.
     #[arg(long, env = "REDIRECTOR_READY_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
@@ -107,6 +113,11 @@ impl Config {
             if value.is_zero() {
                 bail!("{name} must be more than zero");
             }
+        }
+        if self.subscription_silence < Duration::from_secs(2) {
+            bail!(
+                "REDIRECTOR_SUBSCRIPTION_SILENCE must be at least 2s (the heartbeat beats every second)"
+            );
         }
         Ok(())
     }

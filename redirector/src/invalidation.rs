@@ -1,6 +1,12 @@
-//! Obeys the admin API's invalidations: subscribes to the channel and evicts
-//! each announced code. Whenever the subscription is (re)established the whole
-//! cache is dropped, because messages sent while it was down are lost.
+//! Obeys the admin API's invalidations: subscribes to the channel, evicts
+//! each announced code and confirms the message (the admin API waits for
+//! every redirector's confirmation before it answers the write). Whenever the
+//! subscription is (re)established the whole cache is dropped, because
+//! messages sent while it was down are lost. A heartbeat proves the
+//! subscription alive: the redirector publishes on a channel of its own,
+//! which it also subscribes to, every second; when it hears nothing at all
+//! for `silence` (a half-open connection, a Valkey failover), it drops the
+//! cache and resubscribes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +15,9 @@ use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use shared::backoff::Backoff;
+use shared::link::Invalidation;
 use shared::valkey::Valkey;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::LinkCache;
@@ -18,12 +26,15 @@ use crate::cache::LinkCache;
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// First pause after a lost subscription.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// How often the redirector publishes its heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 /// Invalidation counters.
 #[derive(Clone, Default)]
 pub struct InvalidationMetrics {
     received: Counter,
     resubscribed: Counter,
+    silences: Counter,
 }
 
 impl InvalidationMetrics {
@@ -39,23 +50,32 @@ impl InvalidationMetrics {
             "Subscriptions (re)established, each dropping the whole cache",
             metrics.resubscribed.clone(),
         );
+        registry.register(
+            "invalidation_silences",
+            "Subscriptions given up because not even the heartbeat came through",
+            metrics.silences.clone(),
+        );
         metrics
     }
 }
 
-/// Keeps `cache` in step with the channel until `shutdown`.
+/// Keeps `cache` in step with the channel until `shutdown`; a subscription
+/// that hears nothing for `silence` is replaced.
 pub async fn run(
     valkey: Valkey,
     cache: Arc<LinkCache>,
     metrics: InvalidationMetrics,
+    silence: Duration,
     shutdown: CancellationToken,
 ) {
-    let channel = valkey.keys().invalidation_channel();
+    let keys = valkey.keys();
+    let channel = keys.invalidation_channel();
+    let heartbeat = keys.heartbeat_channel(&format!("{:016x}", rand::random::<u64>()));
     let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     loop {
         let subscribed = async {
             let mut pubsub = valkey.pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(&[&channel, &heartbeat]).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         match tokio::select! { () = shutdown.cancelled() => return, result = subscribed => result }
@@ -66,12 +86,38 @@ pub async fn run(
                 metrics.resubscribed.inc();
                 tracing::info!("subscribed to link invalidations");
                 let mut messages = pubsub.into_on_message();
+                let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+                let mut last_heard = Instant::now();
                 loop {
-                    let message = tokio::select! { () = shutdown.cancelled() => return, m = messages.next() => m };
+                    let message = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        _ = beat.tick() => {
+                            if last_heard.elapsed() >= silence {
+                                metrics.silences.inc();
+                                tracing::warn!("heard nothing on the invalidation subscription, not even the heartbeat");
+                                break;
+                            }
+                            tokio::spawn(publish(valkey.clone(), heartbeat.clone(), String::new()));
+                            continue;
+                        }
+                        message = messages.next() => message,
+                    };
                     let Some(message) = message else { break };
-                    if let Ok(code) = message.get_payload::<String>() {
-                        cache.invalidate(&code);
-                        metrics.received.inc();
+                    last_heard = Instant::now();
+                    if message.get_channel_name() != channel {
+                        continue;
+                    }
+                    let Ok(payload) = message.get_payload::<String>() else {
+                        continue;
+                    };
+                    let invalidation = Invalidation::decode(&payload);
+                    for code in &invalidation.codes {
+                        cache.invalidate(code);
+                    }
+                    metrics.received.inc_by(invalidation.codes.len() as u64);
+                    if !invalidation.id.is_empty() {
+                        let confirmations = keys.confirmation_channel();
+                        tokio::spawn(publish(valkey.clone(), confirmations, invalidation.id));
                     }
                 }
                 tracing::warn!("lost the invalidation subscription; dropping the cache");
@@ -80,5 +126,22 @@ pub async fn run(
             Err(err) => tracing::debug!(error = %err, "could not subscribe to link invalidations"),
         }
         tokio::select! { () = shutdown.cancelled() => return, () = tokio::time::sleep(backoff.next_pause()) => {} }
+    }
+}
+
+/// One `PUBLISH` on the shared connection; a failure only means the
+/// confirmation or heartbeat is missed (the writer's wait is bounded, and a
+/// missed heartbeat is what the silence check is for).
+async fn publish(valkey: Valkey, channel: String, payload: String) {
+    let sent = async {
+        let mut connection = valkey.connection().await?;
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<()>(&mut connection)
+            .await
+    };
+    if let Err(err) = sent.await {
+        tracing::debug!(error = %err, "could not publish on a link channel");
     }
 }

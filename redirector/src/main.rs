@@ -71,6 +71,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             cache_ttl: config.cache_ttl,
             negative_ttl: config.negative_ttl,
             ready_timeout: config.ready_timeout,
+            subscription_silence: config.subscription_silence,
             visits,
             trusted_proxies: config.trusted_proxies.0.clone(),
         },

@@ -7,7 +7,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use shared::link::{self, LinkRecord};
+use shared::link::{self, LinkRecord, StoredLink};
 use shared::valkey::Valkey;
 use sqlx::PgPool;
 
@@ -118,8 +118,10 @@ impl Tiers {
             .arg(keys.link(code))
             .query_async(&mut connection)
             .await?;
-        match raw.as_deref().map(LinkRecord::decode) {
-            Some(Ok(record)) => Ok((Some(record), true)),
+        match raw.as_deref().map(StoredLink::decode) {
+            Some(Ok(StoredLink::Live(record))) => Ok((Some(record), true)),
+            // A tombstone: the link was deleted; that settles it.
+            Some(Ok(StoredLink::Deleted { .. })) => Ok((None, true)),
             // An unreadable record settles nothing: let Postgres answer.
             Some(Err(_)) => Ok((None, false)),
             None => {

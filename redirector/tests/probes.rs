@@ -52,6 +52,7 @@ impl Server {
             cache_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(1),
             ready_timeout: Duration::from_millis(500),
+            subscription_silence: Duration::from_secs(3),
             visits,
             trusted_proxies: Vec::new(),
         };

@@ -31,6 +31,17 @@ impl Keys {
         format!("{}links:invalidate", self.namespace)
     }
 
+    /// The channel on which redirectors confirm they applied a change.
+    pub fn confirmation_channel(&self) -> String {
+        format!("{}links:applied", self.namespace)
+    }
+
+    /// A redirector's own heartbeat channel: it publishes there and expects
+    /// to hear itself on its subscription.
+    pub fn heartbeat_channel(&self, instance: &str) -> String {
+        format!("{}links:heartbeat:{instance}", self.namespace)
+    }
+
     /// Set once every live link has been written to Valkey; its absence (an
     /// emptied, or restarted-without-persistence, Valkey) triggers a reload.
     pub fn loaded_marker(&self) -> String {
@@ -48,10 +59,40 @@ impl Keys {
     }
 }
 
+/// An invalidation, as published on the invalidation channel: the codes
+/// whose records changed, and the id under which each redirector confirms
+/// (on the confirmation channel) once it applied them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invalidation {
+    #[serde(rename = "id")]
+    pub id: String,
+    #[serde(rename = "c")]
+    pub codes: Vec<String>,
+}
+
+impl Invalidation {
+    pub fn encode(&self) -> String {
+        // Serializing plain fields to a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a message; a bare code (what admin APIs before confirmations
+    /// sent) is an invalidation with nothing to confirm.
+    pub fn decode(payload: &str) -> Self {
+        serde_json::from_str(payload).unwrap_or_else(|_| Self {
+            id: String::new(),
+            codes: vec![payload.to_owned()],
+        })
+    }
+}
+
 /// Everything a redirect needs, small and self-contained. Field names are one
 /// letter to keep a million records small in Valkey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRecord {
+    /// `urls.version`: Valkey never takes an older one than it holds.
+    #[serde(rename = "v", default)]
+    pub version: i64,
     /// `urls.id`.
     #[serde(rename = "i")]
     pub url_id: i64,
@@ -78,6 +119,61 @@ pub fn redirects_at(active: bool, expires_at: Option<i64>, now: i64) -> bool {
     active && expires_at.is_none_or(|expiry| now < expiry)
 }
 
+/// What Valkey holds for a code: the record, or a tombstone that remembers
+/// the version at which the link was deleted (so that no older write brings
+/// it back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredLink {
+    Live(LinkRecord),
+    Deleted { version: i64 },
+}
+
+/// The stored form of a tombstone.
+#[derive(Serialize, Deserialize)]
+struct Tombstone {
+    v: i64,
+    gone: bool,
+}
+
+impl StoredLink {
+    pub fn version(&self) -> i64 {
+        match self {
+            Self::Live(record) => record.version,
+            Self::Deleted { version } => *version,
+        }
+    }
+
+    /// The stored form (JSON with the version under `v`, which the
+    /// write-if-newer script reads).
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Live(record) => record.encode(),
+            // Serializing plain fields to a String cannot fail.
+            Self::Deleted { version } => serde_json::to_string(&Tombstone {
+                v: *version,
+                gone: true,
+            })
+            .unwrap_or_default(),
+        }
+    }
+
+    /// Reads a stored record or tombstone.
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        match serde_json::from_slice::<Tombstone>(bytes) {
+            Ok(Tombstone { v, gone: true }) => Ok(Self::Deleted { version: v }),
+            _ => LinkRecord::decode(bytes).map(Self::Live),
+        }
+    }
+
+    /// The record, unless the link is deleted.
+    pub fn live(self) -> Option<LinkRecord> {
+        match self {
+            Self::Live(record) => Some(record),
+            Self::Deleted { .. } => None,
+        }
+    }
+}
+
 impl LinkRecord {
     /// Whether the link redirects at `now` (Unix seconds).
     pub fn redirects_at(&self, now: i64) -> bool {
@@ -99,6 +195,9 @@ impl LinkRecord {
 /// A link as Postgres has it, for building records.
 #[derive(Debug, Clone)]
 pub struct LinkRow {
+    pub version: i64,
+    /// Deleted, or its owner is.
+    pub gone: bool,
     pub url_id: i64,
     pub user_id: i64,
     pub short_code: String,
@@ -109,9 +208,21 @@ pub struct LinkRow {
 }
 
 impl LinkRow {
+    /// What Valkey should hold for this link.
+    pub fn stored(&self) -> StoredLink {
+        if self.gone {
+            StoredLink::Deleted {
+                version: self.version,
+            }
+        } else {
+            StoredLink::Live(self.record())
+        }
+    }
+
     /// The Valkey record of this link.
     pub fn record(&self) -> LinkRecord {
         LinkRecord {
+            version: self.version,
             url_id: self.url_id,
             user_id: self.user_id,
             target: self.original_url.clone(),
@@ -127,32 +238,34 @@ impl LinkRow {
 pub async fn by_code(db: impl PgExecutor<'_>, code: &str) -> sqlx::Result<Option<LinkRow>> {
     sqlx::query_as!(
         LinkRow,
-        "SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
-                l.redirect_type
+        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
+                l.redirect_type, l.version, false AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
-         WHERE l.short_code = $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL",
+         WHERE l.short_code = $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL"#,
         code
     )
     .fetch_optional(db)
     .await
 }
 
-/// The existing links among `codes` (missing ones are deleted or unknown).
+/// The links among `codes`, deleted ones included (`gone`), for writing
+/// records and tombstones.
 pub async fn by_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::Result<Vec<LinkRow>> {
     sqlx::query_as!(
         LinkRow,
-        "SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
-                l.redirect_type
+        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
+                l.redirect_type, l.version,
+                (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
-         WHERE l.short_code = ANY($1) AND l.deleted_at IS NULL AND u.deleted_at IS NULL",
+         WHERE l.short_code = ANY($1)"#,
         codes
     )
     .fetch_all(db)
     .await
 }
 
-/// One batch of existing links with ids above `after_id`, by id, for a full
-/// reload of Valkey.
+/// One batch of links, deleted ones included, with ids above `after_id`, by
+/// id, for reconciling Valkey with Postgres.
 pub async fn batch_after(
     db: impl PgExecutor<'_>,
     after_id: i64,
@@ -160,11 +273,12 @@ pub async fn batch_after(
 ) -> sqlx::Result<Vec<LinkRow>> {
     sqlx::query_as!(
         LinkRow,
-        "SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
-                l.redirect_type
+        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
+                l.redirect_type, l.version,
+                (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
-         WHERE l.id > $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL
-         ORDER BY l.id LIMIT $2",
+         WHERE l.id > $1
+         ORDER BY l.id LIMIT $2"#,
         after_id,
         limit
     )
@@ -178,6 +292,7 @@ mod tests {
 
     fn record(active: bool, expires_at: Option<i64>) -> LinkRecord {
         LinkRecord {
+            version: 3,
             url_id: 1,
             user_id: 2,
             target: "https://e.com".into(),
@@ -207,12 +322,43 @@ mod tests {
         let encoded = rec.encode();
         assert_eq!(
             encoded,
-            r#"{"i":1,"u":2,"t":"https://e.com","a":true,"e":1900000000,"r":302}"#
+            r#"{"v":3,"i":1,"u":2,"t":"https://e.com","a":true,"e":1900000000,"r":302}"#
         );
         assert_eq!(
             LinkRecord::decode(encoded.as_bytes()).expect("decodes"),
             rec
         );
         assert!(LinkRecord::decode(b"garbage").is_err());
+    }
+
+    #[test]
+    fn invalidations_round_trip_and_bare_codes_still_read() {
+        let message = Invalidation {
+            id: "a1".into(),
+            codes: vec!["abc".into(), "xyz".into()],
+        };
+        assert_eq!(Invalidation::decode(&message.encode()), message);
+        let bare = Invalidation::decode("abc");
+        assert_eq!((bare.id.as_str(), bare.codes), ("", vec!["abc".to_owned()]));
+    }
+
+    #[test]
+    fn tombstones_and_records_are_told_apart() {
+        let gone = StoredLink::Deleted { version: 9 };
+        assert_eq!(gone.encode(), r#"{"v":9,"gone":true}"#);
+        assert_eq!(
+            StoredLink::decode(gone.encode().as_bytes()).expect("decodes"),
+            gone
+        );
+        let live = StoredLink::Live(record(true, None));
+        assert_eq!(
+            StoredLink::decode(live.encode().as_bytes()).expect("decodes"),
+            live
+        );
+        assert_eq!(live.version(), 3);
+        // Records written before versions existed read as version 0.
+        let old = br#"{"i":1,"u":2,"t":"https://e.com","a":true,"r":302}"#;
+        assert_eq!(StoredLink::decode(old).expect("decodes").version(), 0);
+        assert!(StoredLink::decode(b"garbage").is_err());
     }
 }

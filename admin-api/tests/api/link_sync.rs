@@ -6,7 +6,13 @@ use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{TestApp, seed};
+use std::time::Duration;
+
+use admin_api::Settings;
+use shared::link::{LinkRecord, StoredLink};
+use shared::valkey::Valkey;
+
+use crate::support::{PUBLIC_BASE, TestApp, seed, test_valkey};
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn link_writes_are_written_through_to_valkey(pool: PgPool) {
@@ -89,7 +95,13 @@ async fn changes_are_published_on_the_invalidation_channel(pool: PgPool) {
             .await
             .expect("a message within 5 s")
             .expect("stream open");
-        assert_eq!(message.get_payload::<String>().expect("text"), "announced");
+        let payload = message.get_payload::<String>().expect("text");
+        let invalidation = shared::link::Invalidation::decode(&payload);
+        assert_eq!(invalidation.codes, ["announced"]);
+        assert!(
+            !invalidation.id.is_empty(),
+            "redirectors confirm by this id"
+        );
     }
 }
 
@@ -116,11 +128,140 @@ async fn imports_write_through_and_a_lost_valkey_is_reloaded(pool: PgPool) {
     }
     del.query_async::<()>(&mut connection).await.expect("DEL");
     let written = app.state.links.reload_if_lost().await.expect("reload");
-    assert_eq!(written, 2000);
+    assert_eq!(
+        written, 2,
+        "the two lost records are rewritten, the rest is checked"
+    );
     assert!(app.valkey_record("bwm6Ki").await.is_some());
     assert_eq!(
         app.state.links.reload_if_lost().await.expect("check"),
         0,
         "the marker prevents a second reload"
     );
+}
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn records_are_versioned_and_valkey_never_takes_an_older_one(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let user = app.create_user("alice", "alice@example.com").await;
+    let body = json!({"user_id": user, "original_url": "https://example.com/v", "short_code": "versioned"});
+    let link = app.post_json("/urls", &body).await.json();
+    let path = format!("/urls/{}", link["id"]);
+    let first = app
+        .valkey_record("versioned")
+        .await
+        .expect("written")
+        .version;
+    app.put_json(&path, &json!({"title": "two"}))
+        .await
+        .assert_status(StatusCode::OK);
+    let second = app
+        .valkey_record("versioned")
+        .await
+        .expect("written")
+        .version;
+    assert!(
+        second > first,
+        "a change bumps the version ({first} → {second})"
+    );
+
+    // A newer version already in Valkey (another replica's later write):
+    // this replica's write-through of what it read earlier is refused.
+    let mut newer = app.valkey_record("versioned").await.expect("written");
+    newer.version += 10;
+    newer.target = "https://example.com/newer".into();
+    let mut connection = app.valkey.connection().await.expect("Valkey is up");
+    redis::cmd("SET")
+        .arg(app.valkey.keys().link("versioned"))
+        .arg(newer.encode())
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("SET");
+    app.state.links.publish(vec!["versioned".into()]).await;
+    assert_eq!(app.valkey_record("versioned").await, Some(newer));
+
+    // A delete leaves a tombstone with its version, which no older write
+    // replaces.
+    redis::cmd("DEL")
+        .arg(app.valkey.keys().link("versioned"))
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("DEL");
+    app.delete(&path)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let tombstone = app.valkey_stored("versioned").await.expect("a tombstone");
+    assert!(
+        matches!(tombstone, StoredLink::Deleted { version } if version > second),
+        "{tombstone:?}"
+    );
+    let stale = LinkRecord {
+        version: second,
+        url_id: link["id"].as_i64().expect("id"),
+        user_id: user,
+        target: "https://example.com/v".into(),
+        active: true,
+        expires_at: None,
+        redirect_type: 302,
+    };
+    let refused: i64 = redis::cmd("EVAL")
+        .arg(admin_api::WRITE_IF_NEWER)
+        .arg(1)
+        .arg(app.valkey.keys().link("versioned"))
+        .arg(stale.version)
+        .arg(stale.encode())
+        .arg(0)
+        .arg("0")
+        .query_async(&mut connection)
+        .await
+        .expect("EVAL");
+    assert_eq!(refused, 0, "the tombstone's version is newer");
+    assert!(app.valkey_record("versioned").await.is_none());
+}
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn a_write_through_valkey_missed_is_finished_from_postgres_by_the_next_process(pool: PgPool) {
+    // A process whose Valkey is unreachable: the change commits with its
+    // outbox row; the write-through fails and nothing is kept in memory.
+    let live = test_valkey();
+    let dead = Valkey::new(
+        &"redis://127.0.0.1:1".to_owned().into(),
+        live.keys().clone(),
+        Duration::from_millis(50),
+    )
+    .expect("valid URL");
+    let state = admin_api::build_state(pool.clone(), dead, Settings::new(PUBLIC_BASE));
+    let down = TestApp::with_state(pool.clone(), live.clone(), state);
+    let user = down.create_user("alice", "alice@example.com").await;
+    let body =
+        json!({"user_id": user, "original_url": "https://example.com/o", "short_code": "owed"});
+    down.post_json("/urls", &body)
+        .await
+        .assert_status(StatusCode::CREATED);
+    assert!(down.valkey_record("owed").await.is_none());
+    let owed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM link_outbox WHERE short_code = 'owed'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(owed, 1, "the write-through is owed in Postgres");
+    drop(down);
+
+    // The next process (a restart, or another replica) finishes it.
+    let state = admin_api::build_state(pool.clone(), live.clone(), Settings::new(PUBLIC_BASE));
+    let next = TestApp::with_state(pool.clone(), live, state);
+    let started = std::time::Instant::now();
+    while next.valkey_record("owed").await.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never written through"
+        );
+        next.state.links.retry_overdue().await.expect("retry");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM link_outbox")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(owed, 0, "the outbox is settled");
 }

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use shared::link::{Keys, LinkRecord};
+use shared::link::{Keys, LinkRecord, StoredLink};
 use shared::valkey::Valkey;
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -144,15 +144,20 @@ impl TestApp {
         response.json()
     }
 
-    /// The record Valkey holds for `code`, if any.
+    /// The live record Valkey holds for `code`, if any (not a tombstone).
     pub async fn valkey_record(&self, code: &str) -> Option<LinkRecord> {
+        self.valkey_stored(code).await.and_then(StoredLink::live)
+    }
+
+    /// What Valkey holds for `code`: a record, a tombstone, or nothing.
+    pub async fn valkey_stored(&self, code: &str) -> Option<StoredLink> {
         let mut connection = self.valkey.connection().await.expect("Valkey is up");
         let raw: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.valkey.keys().link(code))
             .query_async(&mut connection)
             .await
             .expect("GET");
-        raw.map(|bytes| LinkRecord::decode(&bytes).expect("a valid record"))
+        raw.map(|bytes| StoredLink::decode(&bytes).expect("a valid record"))
     }
 
     /// Rows in each table, deleted ones included: what a failed request must

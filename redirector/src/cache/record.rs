@@ -153,6 +153,7 @@ mod tests {
 
     fn record(target: &str, status: u16, expires_at: Option<i64>) -> LinkRecord {
         LinkRecord {
+            version: 1,
             url_id: 1_234_567,
             user_id: -3,
             target: target.into(),

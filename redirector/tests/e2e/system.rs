@@ -176,6 +176,25 @@ impl System {
         wait_healthy(&base).await;
     }
 
+    /// A second admin API on the same database and Valkey (another
+    /// replica); returns its base URL and process.
+    pub async fn launch_second_admin(&self) -> (String, Child) {
+        let port = free_port();
+        let mut command = Command::new(binary("admin-api"));
+        command
+            .env_clear()
+            .envs(self.environment.iter().cloned())
+            .env("ADMIN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DRAIN_CONSUMER", "second-admin")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let child = command.spawn().expect("start a second admin-api");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_healthy(&base).await;
+        (base, child)
+    }
+
     fn process(&mut self, role: Role) -> Option<Child> {
         match role {
             Role::Admin => self.admin_process.take(),
