@@ -98,6 +98,17 @@ impl ApiError {
         )
     }
 
+    /// 413: an import file holds more rows than one import may.
+    pub fn too_many_rows(max_rows: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the file holds more than {max_rows} rows, the most one import takes; split it"
+            ),
+        )
+    }
+
     /// 422: well-formed input that breaks the schema.
     pub fn validation(field: &str, problem: impl Into<String>) -> Self {
         let problem = problem.into();

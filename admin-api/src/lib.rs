@@ -63,6 +63,9 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     settings.short_code_length = usize::from(config.short_code_length);
     settings.users_list_cap = config.users_list_cap;
     settings.api_keys = ApiKeys::new(config.api_keys()?);
+    settings.import_max_rows = usize::try_from(config.import_max_rows)
+        .context("ADMIN_IMPORT_MAX_ROWS does not fit this platform")?;
+    settings.import_statement_timeout = config.import_statement_timeout;
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     // The drain's blocking reads get a connection, and a timeout, of their own.
     let drain_valkey = Valkey::new(

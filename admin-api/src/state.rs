@@ -33,6 +33,10 @@ pub struct Settings {
     pub users_list_cap: i64,
     /// API keys; empty means the API is open.
     pub api_keys: ApiKeys,
+    /// Most data rows one bulk import takes (413 above).
+    pub import_max_rows: usize,
+    /// Statement timeout inside an import's transaction.
+    pub import_statement_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -47,6 +51,8 @@ impl Settings {
             short_code_length: 7,
             users_list_cap: 10_000,
             api_keys: ApiKeys::default(),
+            import_max_rows: 1_000_000,
+            import_statement_timeout: std::time::Duration::from_secs(300),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! their codes stay taken.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use sqlx::PgExecutor;
 
 /// A live link as stored.
@@ -37,6 +38,48 @@ pub struct UrlFields {
     pub original_url: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: i16,
+}
+
+impl UrlFields {
+    /// The editable fields of a stored link.
+    pub fn of(row: &UrlRow) -> Self {
+        Self {
+            title: row.title.clone(),
+            is_active: row.is_active,
+            original_url: row.original_url.clone(),
+            expires_at: row.expires_at,
+            redirect_type: row.redirect_type,
+        }
+    }
+
+    /// The details of the `updated` events that a change from `self` to
+    /// `new` writes: one `{"field", "new_value"}` per field that differs,
+    /// values written as the contract wants them (booleans `"true"`/`"false"`,
+    /// timestamps in the contract's format, null as `""`). Empty: no change.
+    /// `PUT /urls/{id}` and the URL import both write these.
+    pub fn updated_details(&self, new: &UrlFields) -> Vec<Value> {
+        let mut changes: Vec<(&str, String)> = Vec::new();
+        if self.title != new.title {
+            changes.push(("title", new.title.clone()));
+        }
+        if self.is_active != new.is_active {
+            changes.push(("is_active", new.is_active.to_string()));
+        }
+        if self.original_url != new.original_url {
+            changes.push(("original_url", new.original_url.clone()));
+        }
+        if self.expires_at != new.expires_at {
+            let value = new.expires_at.as_ref().map(shared::time::format);
+            changes.push(("expires_at", value.unwrap_or_default()));
+        }
+        if self.redirect_type != new.redirect_type {
+            changes.push(("redirect_type", new.redirect_type.to_string()));
+        }
+        changes
+            .into_iter()
+            .map(|(field, value)| json!({"field": field, "new_value": value}))
+            .collect()
+    }
 }
 
 /// Inserts a link under `short_code` unless the code is taken (then `None`:

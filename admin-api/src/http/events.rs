@@ -138,6 +138,6 @@ async fn create_event(
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_events(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
-    let result = crate::import::events::import(&state.pool, &upload).await?;
+    let result = crate::import::events::import(&state.pool, &upload, &state.settings).await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

@@ -179,6 +179,6 @@ async fn delete_user(State(state): State<AppState>, PathId(id): PathId) -> ApiRe
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_users(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
-    let result = crate::import::users::import(&state.pool, &upload).await?;
+    let result = crate::import::users::import(&state.pool, &upload, &state.settings).await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

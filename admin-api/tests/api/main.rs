@@ -7,6 +7,7 @@ mod support;
 mod auth;
 mod docs;
 mod events;
+mod import_rules;
 mod imports;
 mod link_sync;
 mod probes;
