@@ -129,6 +129,15 @@ impl ApiError {
         )
     }
 
+    /// 503: a query ran past the statement timeout.
+    pub fn query_timed_out() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "the database took too long to answer, try again shortly",
+        )
+    }
+
     /// 500: logs the cause here, answers a body without it.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -207,6 +216,11 @@ impl From<sqlx::Error> for ApiError {
         if let Some(db_err) = err.as_database_error() {
             if let Some(mapped) = db_err.constraint().and_then(on_constraint) {
                 return mapped;
+            }
+            // 57014: cancelled by the statement timeout (or an operator);
+            // the query may succeed when the database is less busy.
+            if db_err.code().as_deref() == Some("57014") {
+                return Self::query_timed_out();
             }
             // SQLSTATE class 08 (connection exception) and 57P0x (shutdown).
             if db_err

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgExecutor;
 
+use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
+
 /// A live link as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UrlRow {
@@ -139,9 +141,11 @@ pub struct UrlFilter {
     pub is_active: Option<bool>,
 }
 
+/// Live links matching `filter` with ids above `after_id`, by id.
 pub async fn list(
     db: impl PgExecutor<'_>,
     filter: UrlFilter,
+    after_id: i64,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<UrlRow>> {
@@ -153,9 +157,11 @@ pub async fn list(
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
            AND ($2::boolean IS NULL OR is_active = $2)
-         ORDER BY id LIMIT $3 OFFSET $4",
+           AND id > $3
+         ORDER BY id LIMIT $4 OFFSET $5",
         filter.user_id,
         filter.is_active,
+        after_id,
         limit,
         offset
     )
@@ -163,18 +169,36 @@ pub async fn list(
     .await
 }
 
-pub async fn count(db: impl PgExecutor<'_>, filter: UrlFilter) -> sqlx::Result<i64> {
-    let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM urls
-           WHERE deleted_at IS NULL
-             AND ($1::bigint IS NULL OR user_id = $1)
-             AND ($2::boolean IS NULL OR is_active = $2)"#,
+/// How many live links match `filter`: exact up to [`EXACT_COUNT_LIMIT`],
+/// else the planner's estimate.
+pub async fn count(db: impl PgExecutor<'_> + Copy, filter: UrlFilter) -> sqlx::Result<Total> {
+    let capped = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+               SELECT 1 FROM urls
+               WHERE deleted_at IS NULL
+                 AND ($1::bigint IS NULL OR user_id = $1)
+                 AND ($2::boolean IS NULL OR is_active = $2)
+               LIMIT $3) AS capped"#,
+        filter.user_id,
+        filter.is_active,
+        EXACT_COUNT_LIMIT + 1
+    )
+    .fetch_one(db)
+    .await?;
+    if capped <= EXACT_COUNT_LIMIT {
+        return Ok(Total::of(capped, None));
+    }
+    let plan = sqlx::query_scalar!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM urls
+         WHERE deleted_at IS NULL
+           AND ($1::bigint IS NULL OR user_id = $1)
+           AND ($2::boolean IS NULL OR is_active = $2)",
         filter.user_id,
         filter.is_active
     )
     .fetch_one(db)
     .await?;
-    Ok(n)
+    Ok(Total::of(capped, plan.as_ref().and_then(plan_rows)))
 }
 
 /// Writes the editable fields. `updated_at` strictly increases with every

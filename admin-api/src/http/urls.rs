@@ -144,8 +144,12 @@ fn check_expiry(value: InputTimestamp) -> ApiResult<DateTime<Utc>> {
 
 /// List links.
 #[utoipa::path(get, path = "/urls", tag = "urls", params(PageParams, UrlQuery),
-    responses((status = 200, body = [UrlResponse], description = "Links by id; X-Total-Count and Link headers"),
-              (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = [UrlResponse], description = "Links by id",
+            headers(("X-Total-Count" = i64, description = "Matching items: exact up to 100,000, above that the planner's estimate"),
+                      ("X-Total-Count-Exact" = String, description = "`false` when X-Total-Count is an estimate (absent when exact)"),
+                      ("Link" = String, description = "RFC 8288 `next` (by `page`, or by `after_id` on keyset pages and past offset 100,000) and `prev`"))),
+              (status = 400, body = ErrorBody, description = "Bad paging parameters, or a page past offset 100,000 (use after_id)"),
+              (status = 503, body = ErrorBody, description = "The database is down or the query ran past the statement timeout")))]
 async fn list_urls(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -157,13 +161,20 @@ async fn list_urls(
         user_id: query.user_id,
         is_active: query.is_active,
     };
-    let rows = urls::list(&state.pool, filter, page.limit(), page.offset()).await?;
+    let rows = urls::list(
+        &state.pool,
+        filter,
+        page.after_id(),
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
     let total = urls::count(&state.pool, filter).await?;
     let items: Vec<UrlResponse> = rows
         .into_iter()
         .map(|r| UrlResponse::new(r, &state))
         .collect();
-    Ok(page_response(items, total, page, &uri))
+    Ok(page_response(items, total, page, &uri, |u| u.id))
 }
 
 /// Create a link (never de-duplicated: the same URL twice gets two codes).

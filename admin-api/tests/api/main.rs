@@ -10,6 +10,7 @@ mod events;
 mod import_rules;
 mod imports;
 mod link_sync;
+mod pagination;
 mod probes;
 mod urls;
 mod users;
