@@ -60,6 +60,22 @@ pub struct Config {
     #[arg(long, env = "ADMIN_DB_ACQUIRE_TIMEOUT", default_value = "3s", value_parser = parse_duration, global = true)]
     pub db_acquire_timeout: Duration,
 
+    /// Statement timeout of every admin API query (set on each pool
+    /// connection); a query past it is cancelled and answered 503 with
+    /// `Retry-After`. Imports use ADMIN_IMPORT_STATEMENT_TIMEOUT instead.
+    #[arg(long, env = "ADMIN_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub statement_timeout: Duration,
+
+    /// Statement timeout inside a bulk import's transaction (a million-row
+    /// upsert takes longer than a request's query should).
+    #[arg(long, env = "ADMIN_IMPORT_STATEMENT_TIMEOUT", default_value = "5m", value_parser = parse_duration, global = true)]
+    pub import_statement_timeout: Duration,
+
+    /// Most data rows one bulk import (`POST /.../bulk`) takes; a larger file is a 413.
+    #[arg(long, env = "ADMIN_IMPORT_MAX_ROWS", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000), global = true)]
+    pub import_max_rows: u64,
+
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration, global = true)]
     pub shutdown_timeout: Duration,
@@ -141,6 +157,13 @@ impl Config {
         if self.db_acquire_timeout.is_zero() {
             bail!("ADMIN_DB_ACQUIRE_TIMEOUT must be more than zero");
         }
+        if self.statement_timeout < Duration::from_millis(1)
+            || self.import_statement_timeout < Duration::from_millis(1)
+        {
+            bail!(
+                "ADMIN_STATEMENT_TIMEOUT and ADMIN_IMPORT_STATEMENT_TIMEOUT must be at least 1ms"
+            );
+        }
         self.api_keys().context("ADMIN_API_KEYS")?;
         Ok(())
     }
@@ -208,6 +231,7 @@ mod tests {
             &["--listen", "nowhere"],
             &["--db-acquire-timeout", "3 parsecs"],
             &["--db-max-connections", "0"],
+            &["--import-max-rows", "0"],
             &["--log-format", "xml"],
         ];
         for args in refused_by_clap {
@@ -217,6 +241,8 @@ mod tests {
             &["--public-base-url", "ftp://x"],
             &["--admin-api-keys", " , "],
             &["--database-url", "mysql://x/y"],
+            &["--statement-timeout", "0s"],
+            &["--import-statement-timeout", "0s"],
         ];
         for args in refused_by_validate {
             let config = parse(args).expect("parses");

@@ -98,6 +98,17 @@ impl ApiError {
         )
     }
 
+    /// 413: an import file holds more rows than one import may.
+    pub fn too_many_rows(max_rows: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the file holds more than {max_rows} rows, the most one import takes; split it"
+            ),
+        )
+    }
+
     /// 422: well-formed input that breaks the schema.
     pub fn validation(field: &str, problem: impl Into<String>) -> Self {
         let problem = problem.into();
@@ -115,6 +126,15 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             format!("{what} is unavailable, try again shortly"),
+        )
+    }
+
+    /// 503: a query ran past the statement timeout.
+    pub fn query_timed_out() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "the database took too long to answer, try again shortly",
         )
     }
 
@@ -196,6 +216,11 @@ impl From<sqlx::Error> for ApiError {
         if let Some(db_err) = err.as_database_error() {
             if let Some(mapped) = db_err.constraint().and_then(on_constraint) {
                 return mapped;
+            }
+            // 57014: cancelled by the statement timeout (or an operator);
+            // the query may succeed when the database is less busy.
+            if db_err.code().as_deref() == Some("57014") {
+                return Self::query_timed_out();
             }
             // SQLSTATE class 08 (connection exception) and 57P0x (shutdown).
             if db_err

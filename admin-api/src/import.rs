@@ -39,7 +39,7 @@ pub struct ImportResult {
 }
 
 impl ImportResult {
-    fn of(rows: usize) -> Self {
+    pub(crate) fn of(rows: usize) -> Self {
         Self {
             imported: rows as u64,
             count: rows as u64,
@@ -88,9 +88,18 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 impl CsvUpload {
-    /// Decodes every data row into `T`, numbering rows from 1 (the header is
-    /// not a row). A row that does not decode is a 422 naming it and its column.
-    pub fn records<T: DeserializeOwned>(&self) -> Result<Vec<T>, ApiError> {
+    /// Decodes the data rows into `T` one at a time, numbering rows from 1
+    /// (the header is not a row), and hands each to `each`, which moves its
+    /// cells into the import's columns. No second copy of the file is held:
+    /// memory is the upload plus the columns being built. A row that does
+    /// not decode is a 422 naming it and its column; a file of more than
+    /// `max_rows` rows is a 413. Returns the number of rows (zero for a file
+    /// with a header and no rows).
+    pub fn for_each_record<T: DeserializeOwned>(
+        &self,
+        max_rows: usize,
+        mut each: impl FnMut(usize, T) -> Result<(), ApiError>,
+    ) -> Result<usize, ApiError> {
         let data = self
             .bytes
             .strip_prefix(b"\xEF\xBB\xBF")
@@ -104,15 +113,14 @@ impl CsvUpload {
                 ApiError::validation("file", format!("the header row cannot be read: {err}"))
             })?
             .clone();
-        let mut rows = Vec::new();
-        for (index, record) in reader.deserialize::<T>().enumerate() {
-            let row = index as u64 + 1;
-            rows.push(record.map_err(|err| csv_error(&err, &headers).at_row(row))?);
-        }
-        if rows.is_empty() {
-            return Err(ApiError::bad_request(
-                "the uploaded file has a header but no rows",
-            ));
+        let mut rows = 0;
+        for record in reader.deserialize::<T>() {
+            rows += 1;
+            if rows > max_rows {
+                return Err(ApiError::too_many_rows(max_rows));
+            }
+            let record = record.map_err(|err| csv_error(&err, &headers).at_row(rows as u64))?;
+            each(rows, record)?;
         }
         Ok(rows)
     }
@@ -153,6 +161,26 @@ pub fn parse_bool(cell: &str) -> Result<bool, String> {
 /// A timestamp cell in any accepted form (`2025-09-28 22:57:23` included).
 pub fn parse_timestamp(cell: &str) -> Result<DateTime<Utc>, String> {
     shared::time::parse(cell).map_err(|e| e.to_string())
+}
+
+/// Largest id an import accepts: 2^53, the largest integer that every JSON
+/// client (JavaScript's `Number` included) reads exactly.
+pub const MAX_ID: i64 = 1 << 53;
+
+/// Checks an id cell (`id`, or an id that a row refers to): positive and at
+/// most [`MAX_ID`], else a 422 naming the row.
+pub fn check_id(row: usize, column: &str, id: i64) -> Result<i64, ApiError> {
+    if id < 1 {
+        return Err(row_error(row, column, "must be a positive integer"));
+    }
+    if id > MAX_ID {
+        return Err(row_error(
+            row,
+            column,
+            format!("must be at most {MAX_ID} (2^53)"),
+        ));
+    }
+    Ok(id)
 }
 
 /// Turns a row's problem into the 422 the import answers.
@@ -196,5 +224,20 @@ mod tests {
     fn first_duplicate_names_both_rows() {
         assert_eq!(first_duplicate([1, 2, 3, 2, 1]), Some((2, 4)));
         assert_eq!(first_duplicate([1, 2, 3]), None);
+    }
+
+    #[test]
+    fn ids_must_be_positive_and_at_most_2_pow_53() {
+        let cases = [
+            (1, true),
+            (MAX_ID, true),
+            (MAX_ID + 1, false),
+            (i64::MAX, false),
+            (0, false),
+            (-3, false),
+        ];
+        for (id, ok) in cases {
+            assert_eq!(check_id(4, "id", id).is_ok(), ok, "id {id}");
+        }
     }
 }

@@ -20,13 +20,15 @@ mod state;
 mod validate;
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use shared::valkey::Valkey;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
 pub use crate::config::{Command, Config};
@@ -39,20 +41,39 @@ pub use crate::state::{ApiKeys, AppState, Settings};
 
 /// Opens the Postgres pool the configuration describes. Connections are made
 /// lazily, so the process starts (and answers `/health`, and 503s) while
-/// Postgres is down.
+/// Postgres is down. Every connection carries `ADMIN_STATEMENT_TIMEOUT`.
 pub fn connect(config: &Config) -> anyhow::Result<PgPool> {
     let url = config.database.url()?;
-    PgPoolOptions::new()
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("while reading the database URL")?;
+    Ok(PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.db_acquire_timeout)
-        .connect_lazy(url.expose_secret())
-        .context("while configuring the Postgres pool")
+        .connect_lazy_with(with_statement_timeout(options, config.statement_timeout)))
 }
 
-/// Applies pending migrations.
+/// `options` with a statement timeout sent in the connection's startup
+/// packet, so that every query on it is bounded without a round trip of its
+/// own. A cancelled query answers 503 with `Retry-After`.
+pub fn with_statement_timeout(options: PgConnectOptions, timeout: Duration) -> PgConnectOptions {
+    options.options([("statement_timeout", timeout.as_millis().max(1))])
+}
+
+/// Applies pending migrations, on a connection of their own without the
+/// statement timeout (a migration of a large table may take minutes); the
+/// connection is closed afterwards rather than returned to the pool.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let mut connection = pool
+        .acquire()
+        .await
+        .context("while connecting to apply migrations")?;
+    connection.close_on_drop();
+    sqlx::query!("SET statement_timeout = 0")
+        .execute(&mut *connection)
+        .await
+        .context("while lifting the statement timeout for migrations")?;
     MIGRATOR
-        .run(pool)
+        .run(&mut *connection)
         .await
         .context("while applying migrations")
 }
@@ -67,6 +88,9 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
         wait: config.link_sync_wait,
         reconcile_every: config.link_reconcile_interval,
     };
+    settings.import_max_rows = usize::try_from(config.import_max_rows)
+        .context("ADMIN_IMPORT_MAX_ROWS does not fit this platform")?;
+    settings.import_statement_timeout = config.import_statement_timeout;
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     // The drain's blocking reads get a connection, and a timeout, of their own.
     let drain_valkey = Valkey::new(

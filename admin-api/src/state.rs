@@ -35,6 +35,10 @@ pub struct Settings {
     pub api_keys: ApiKeys,
     /// How link writes reach Valkey and the redirectors.
     pub link_sync: SyncSettings,
+    /// Most data rows one bulk import takes (413 above).
+    pub import_max_rows: usize,
+    /// Statement timeout inside an import's transaction.
+    pub import_statement_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -50,6 +54,8 @@ impl Settings {
             users_list_cap: 10_000,
             api_keys: ApiKeys::default(),
             link_sync: SyncSettings::default(),
+            import_max_rows: 1_000_000,
+            import_statement_timeout: std::time::Duration::from_secs(300),
         }
     }
 }

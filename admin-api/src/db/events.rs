@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgExecutor;
 
+use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
+
 /// An event as stored.
 #[derive(Debug, Clone)]
 pub struct EventRow {
@@ -72,9 +74,11 @@ pub struct EventFilter {
     pub event_type: Option<String>,
 }
 
+/// The events matching `filter` with ids above `after_id`, by id.
 pub async fn list(
     db: impl PgExecutor<'_>,
     filter: &EventFilter,
+    after_id: i64,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
@@ -84,10 +88,12 @@ pub async fn list(
          WHERE ($1::bigint IS NULL OR url_id = $1)
            AND ($2::bigint IS NULL OR user_id = $2)
            AND ($3::text IS NULL OR event_type = $3)
-         ORDER BY id LIMIT $4 OFFSET $5",
+           AND id > $4
+         ORDER BY id LIMIT $5 OFFSET $6",
         filter.url_id,
         filter.user_id,
         filter.event_type.as_deref(),
+        after_id,
         limit,
         offset
     )
@@ -95,19 +101,38 @@ pub async fn list(
     .await
 }
 
-pub async fn count(db: impl PgExecutor<'_>, filter: &EventFilter) -> sqlx::Result<i64> {
-    let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM events
-           WHERE ($1::bigint IS NULL OR url_id = $1)
-             AND ($2::bigint IS NULL OR user_id = $2)
-             AND ($3::text IS NULL OR event_type = $3)"#,
+/// How many events match `filter`: exact up to [`EXACT_COUNT_LIMIT`] (a
+/// count that stops there), else the planner's estimate.
+pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &EventFilter) -> sqlx::Result<Total> {
+    let capped = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+               SELECT 1 FROM events
+               WHERE ($1::bigint IS NULL OR url_id = $1)
+                 AND ($2::bigint IS NULL OR user_id = $2)
+                 AND ($3::text IS NULL OR event_type = $3)
+               LIMIT $4) AS capped"#,
+        filter.url_id,
+        filter.user_id,
+        filter.event_type.as_deref(),
+        EXACT_COUNT_LIMIT + 1
+    )
+    .fetch_one(db)
+    .await?;
+    if capped <= EXACT_COUNT_LIMIT {
+        return Ok(Total::of(capped, None));
+    }
+    let plan = sqlx::query_scalar!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM events
+         WHERE ($1::bigint IS NULL OR url_id = $1)
+           AND ($2::bigint IS NULL OR user_id = $2)
+           AND ($3::text IS NULL OR event_type = $3)",
         filter.url_id,
         filter.user_id,
         filter.event_type.as_deref()
     )
     .fetch_one(db)
     .await?;
-    Ok(n)
+    Ok(Total::of(capped, plan.as_ref().and_then(plan_rows)))
 }
 
 /// Drained visits, as parallel columns.

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgExecutor;
 
+use crate::db::urls::UrlFields;
+
 /// Users of one file, as parallel columns.
 #[derive(Debug, Default)]
 pub struct UserColumns {
@@ -34,6 +36,28 @@ pub struct UrlColumns {
     pub updated_at: Vec<DateTime<Utc>>,
 }
 
+impl UrlColumns {
+    /// The editable fields of row `i` (0-based).
+    pub fn fields(&self, i: usize) -> UrlFields {
+        UrlFields {
+            title: self.titles[i].clone(),
+            is_active: self.is_active[i],
+            original_url: self.original_urls[i].clone(),
+            expires_at: self.expires_at[i],
+            redirect_type: self.redirect_types[i],
+        }
+    }
+}
+
+/// A link as an import finds it before writing (deleted or not).
+#[derive(Debug)]
+pub struct StoredUrl {
+    pub id: i64,
+    pub user_id: i64,
+    pub deleted: bool,
+    pub fields: UrlFields,
+}
+
 /// Events of one file, as parallel columns.
 #[derive(Debug, Default)]
 pub struct EventColumns {
@@ -41,7 +65,8 @@ pub struct EventColumns {
     pub url_ids: Vec<Option<i64>>,
     pub user_ids: Vec<Option<i64>>,
     pub event_types: Vec<String>,
-    pub occurred_at: Vec<DateTime<Utc>>,
+    /// `None`: now (and, against an existing event, any time matches).
+    pub occurred_at: Vec<Option<DateTime<Utc>>>,
     pub details: Vec<Value>,
 }
 
@@ -166,6 +191,50 @@ pub async fn first_code_taken(
     .await
 }
 
+/// The first row that gives an existing link (live or deleted) another code.
+pub async fn first_code_changed(
+    db: impl PgExecutor<'_>,
+    rows: &UrlColumns,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!" FROM UNNEST($1::bigint[], $2::text[]) WITH ORDINALITY AS r(id, code, ord)
+           JOIN urls u ON u.id = r.id
+           WHERE u.short_code <> r.code
+           ORDER BY r.ord LIMIT 1"#,
+        &rows.ids,
+        &rows.short_codes
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The stored links (live or deleted) among `ids`.
+pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<Vec<StoredUrl>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, user_id, title, is_active, original_url, expires_at, redirect_type,
+                  deleted_at IS NOT NULL AS "deleted!"
+           FROM urls WHERE id = ANY($1::bigint[])"#,
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredUrl {
+            id: r.id,
+            user_id: r.user_id,
+            deleted: r.deleted,
+            fields: UrlFields {
+                title: r.title,
+                is_active: r.is_active,
+                original_url: r.original_url,
+                expires_at: r.expires_at,
+                redirect_type: r.redirect_type,
+            },
+        })
+        .collect())
+}
+
 pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Result<u64> {
     let done = sqlx::query!(
         "INSERT INTO urls (id, user_id, short_code, original_url, title, is_active, redirect_type,
@@ -225,19 +294,50 @@ pub async fn first_missing_event_user(
     .await
 }
 
-pub async fn upsert_events(db: impl PgExecutor<'_>, rows: &EventColumns) -> sqlx::Result<u64> {
-    let done = sqlx::query!(
-        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
-                              $5::timestamptz[], $6::jsonb[])
-         ON CONFLICT (id) DO UPDATE SET url_id = EXCLUDED.url_id, user_id = EXCLUDED.user_id,
-             event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,
-             details = EXCLUDED.details",
+/// The first row whose id belongs to an existing event with other content
+/// (an empty timestamp cell matches any time).
+pub async fn first_event_rewritten(
+    db: impl PgExecutor<'_>,
+    rows: &EventColumns,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"SELECT r.ord AS "ord!"
+           FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[],
+                       $6::jsonb[]) WITH ORDINALITY
+                AS r(id, url_id, user_id, event_type, occurred_at, details, ord)
+           JOIN events e ON e.id = r.id
+           WHERE e.url_id IS DISTINCT FROM r.url_id OR e.user_id IS DISTINCT FROM r.user_id
+              OR e.event_type <> r.event_type OR e.details <> r.details
+              OR (r.occurred_at IS NOT NULL AND e.occurred_at <> r.occurred_at)
+           ORDER BY r.ord LIMIT 1"#,
         &rows.ids,
         &rows.url_ids as &[Option<i64>],
         &rows.user_ids as &[Option<i64>],
         &rows.event_types,
-        &rows.occurred_at,
+        &rows.occurred_at as &[Option<DateTime<Utc>>],
+        &rows.details
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Inserts the rows whose ids are new; existing events are left as they are
+/// (the caller has checked that they match). The import's event writes are
+/// all here.
+pub async fn insert_new_events(db: impl PgExecutor<'_>, rows: &EventColumns) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details)
+         SELECT r.id, r.url_id, r.user_id, r.event_type,
+                COALESCE(r.occurred_at, date_trunc('second', now())), r.details
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+                     $5::timestamptz[], $6::jsonb[])
+              AS r(id, url_id, user_id, event_type, occurred_at, details)
+         ON CONFLICT (id) DO NOTHING",
+        &rows.ids,
+        &rows.url_ids as &[Option<i64>],
+        &rows.user_ids as &[Option<i64>],
+        &rows.event_types,
+        &rows.occurred_at as &[Option<DateTime<Utc>>],
         &rows.details
     )
     .execute(db)

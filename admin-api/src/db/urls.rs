@@ -2,7 +2,10 @@
 //! their codes stay taken.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use sqlx::PgExecutor;
+
+use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
 
 /// A live link as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +40,48 @@ pub struct UrlFields {
     pub original_url: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: i16,
+}
+
+impl UrlFields {
+    /// The editable fields of a stored link.
+    pub fn of(row: &UrlRow) -> Self {
+        Self {
+            title: row.title.clone(),
+            is_active: row.is_active,
+            original_url: row.original_url.clone(),
+            expires_at: row.expires_at,
+            redirect_type: row.redirect_type,
+        }
+    }
+
+    /// The details of the `updated` events that a change from `self` to
+    /// `new` writes: one `{"field", "new_value"}` per field that differs,
+    /// values written as the contract wants them (booleans `"true"`/`"false"`,
+    /// timestamps in the contract's format, null as `""`). Empty: no change.
+    /// `PUT /urls/{id}` and the URL import both write these.
+    pub fn updated_details(&self, new: &UrlFields) -> Vec<Value> {
+        let mut changes: Vec<(&str, String)> = Vec::new();
+        if self.title != new.title {
+            changes.push(("title", new.title.clone()));
+        }
+        if self.is_active != new.is_active {
+            changes.push(("is_active", new.is_active.to_string()));
+        }
+        if self.original_url != new.original_url {
+            changes.push(("original_url", new.original_url.clone()));
+        }
+        if self.expires_at != new.expires_at {
+            let value = new.expires_at.as_ref().map(shared::time::format);
+            changes.push(("expires_at", value.unwrap_or_default()));
+        }
+        if self.redirect_type != new.redirect_type {
+            changes.push(("redirect_type", new.redirect_type.to_string()));
+        }
+        changes
+            .into_iter()
+            .map(|(field, value)| json!({"field": field, "new_value": value}))
+            .collect()
+    }
 }
 
 /// Inserts a link under `short_code` unless the code is taken (then `None`:
@@ -96,9 +141,11 @@ pub struct UrlFilter {
     pub is_active: Option<bool>,
 }
 
+/// Live links matching `filter` with ids above `after_id`, by id.
 pub async fn list(
     db: impl PgExecutor<'_>,
     filter: UrlFilter,
+    after_id: i64,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<UrlRow>> {
@@ -110,9 +157,11 @@ pub async fn list(
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
            AND ($2::boolean IS NULL OR is_active = $2)
-         ORDER BY id LIMIT $3 OFFSET $4",
+           AND id > $3
+         ORDER BY id LIMIT $4 OFFSET $5",
         filter.user_id,
         filter.is_active,
+        after_id,
         limit,
         offset
     )
@@ -120,18 +169,36 @@ pub async fn list(
     .await
 }
 
-pub async fn count(db: impl PgExecutor<'_>, filter: UrlFilter) -> sqlx::Result<i64> {
-    let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM urls
-           WHERE deleted_at IS NULL
-             AND ($1::bigint IS NULL OR user_id = $1)
-             AND ($2::boolean IS NULL OR is_active = $2)"#,
+/// How many live links match `filter`: exact up to [`EXACT_COUNT_LIMIT`],
+/// else the planner's estimate.
+pub async fn count(db: impl PgExecutor<'_> + Copy, filter: UrlFilter) -> sqlx::Result<Total> {
+    let capped = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+               SELECT 1 FROM urls
+               WHERE deleted_at IS NULL
+                 AND ($1::bigint IS NULL OR user_id = $1)
+                 AND ($2::boolean IS NULL OR is_active = $2)
+               LIMIT $3) AS capped"#,
+        filter.user_id,
+        filter.is_active,
+        EXACT_COUNT_LIMIT + 1
+    )
+    .fetch_one(db)
+    .await?;
+    if capped <= EXACT_COUNT_LIMIT {
+        return Ok(Total::of(capped, None));
+    }
+    let plan = sqlx::query_scalar!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM urls
+         WHERE deleted_at IS NULL
+           AND ($1::bigint IS NULL OR user_id = $1)
+           AND ($2::boolean IS NULL OR is_active = $2)",
         filter.user_id,
         filter.is_active
     )
     .fetch_one(db)
     .await?;
-    Ok(n)
+    Ok(Total::of(capped, plan.as_ref().and_then(plan_rows)))
 }
 
 /// Writes the editable fields. `updated_at` strictly increases with every

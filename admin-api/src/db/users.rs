@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
+
 /// A live user as stored.
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -46,11 +48,18 @@ pub async fn lock_live(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
     Ok(found.is_some())
 }
 
-pub async fn list(db: impl PgExecutor<'_>, limit: i64, offset: i64) -> sqlx::Result<Vec<UserRow>> {
+/// Live users with ids above `after_id`, by id.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    after_id: i64,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<UserRow>> {
     sqlx::query_as!(
         UserRow,
-        "SELECT id, username, email, created_at FROM users WHERE deleted_at IS NULL
-         ORDER BY id LIMIT $1 OFFSET $2",
+        "SELECT id, username, email, created_at FROM users WHERE deleted_at IS NULL AND id > $1
+         ORDER BY id LIMIT $2 OFFSET $3",
+        after_id,
         limit,
         offset
     )
@@ -58,11 +67,24 @@ pub async fn list(db: impl PgExecutor<'_>, limit: i64, offset: i64) -> sqlx::Res
     .await
 }
 
-pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
-    let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE deleted_at IS NULL"#)
-        .fetch_one(db)
-        .await?;
-    Ok(n)
+/// How many live users there are: exact up to [`EXACT_COUNT_LIMIT`], else
+/// the planner's estimate.
+pub async fn count(db: impl PgExecutor<'_> + Copy) -> sqlx::Result<Total> {
+    let capped = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+               SELECT 1 FROM users WHERE deleted_at IS NULL LIMIT $1) AS capped"#,
+        EXACT_COUNT_LIMIT + 1
+    )
+    .fetch_one(db)
+    .await?;
+    if capped <= EXACT_COUNT_LIMIT {
+        return Ok(Total::of(capped, None));
+    }
+    let plan =
+        sqlx::query_scalar!("EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE deleted_at IS NULL")
+            .fetch_one(db)
+            .await?;
+    Ok(Total::of(capped, plan.as_ref().and_then(plan_rows)))
 }
 
 /// Sets the given fields (`None` keeps the current value).

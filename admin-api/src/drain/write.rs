@@ -6,14 +6,20 @@ use std::collections::HashSet;
 
 use sqlx::PgPool;
 
-use crate::db::{events, rollups};
+use crate::db::{events, rollups, set_local_statement_timeout};
 use crate::drain::prepare::VisitBatch;
 use crate::rollups::{VisitFacts, aggregate};
+
+/// A drain transaction's statement timeout: a batch of thousands of visits
+/// on a busy Postgres may need longer than a request's query ever should
+/// (`ADMIN_STATEMENT_TIMEOUT`), and a batch cancelled by it is only redone.
+const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Writes `batch` in one transaction; returns how many visits were new (a
 /// redone batch writes nothing twice).
 pub async fn write(pool: &PgPool, batch: &VisitBatch) -> sqlx::Result<u64> {
     let mut tx = pool.begin().await?;
+    set_local_statement_timeout(&mut *tx, STATEMENT_TIMEOUT).await?;
     let written: HashSet<String> = events::insert_visits(&mut *tx, &batch.columns)
         .await?
         .into_iter()

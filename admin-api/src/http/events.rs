@@ -83,8 +83,12 @@ pub struct EventQuery {
 
 /// List events, oldest first.
 #[utoipa::path(get, path = "/events", tag = "events", params(PageParams, EventQuery),
-    responses((status = 200, body = [EventResponse], description = "Events by id; X-Total-Count and Link headers"),
-              (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = [EventResponse], description = "Events by id",
+            headers(("X-Total-Count" = i64, description = "Matching items: exact up to 100,000, above that the planner's estimate"),
+                      ("X-Total-Count-Exact" = String, description = "`false` when X-Total-Count is an estimate (absent when exact)"),
+                      ("Link" = String, description = "RFC 8288 `next` (by `page`, or by `after_id` on keyset pages and past offset 100,000) and `prev`"))),
+              (status = 400, body = ErrorBody, description = "Bad paging parameters, or a page past offset 100,000 (use after_id)"),
+              (status = 503, body = ErrorBody, description = "The database is down or the query ran past the statement timeout")))]
 async fn list_events(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -97,10 +101,17 @@ async fn list_events(
         user_id: query.user_id,
         event_type: query.event_type,
     };
-    let rows = events::list(&state.pool, &filter, page.limit(), page.offset()).await?;
+    let rows = events::list(
+        &state.pool,
+        &filter,
+        page.after_id(),
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
     let total = events::count(&state.pool, &filter).await?;
     let items: Vec<EventResponse> = rows.into_iter().map(Into::into).collect();
-    Ok(page_response(items, total, page, &uri))
+    Ok(page_response(items, total, page, &uri, |e| e.id))
 }
 
 /// Record an event for a link and a user.
@@ -138,6 +149,6 @@ async fn create_event(
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_events(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
-    let result = crate::import::events::import(&state.pool, &upload).await?;
+    let result = crate::import::events::import(&state.pool, &upload, &state.settings).await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

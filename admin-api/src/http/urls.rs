@@ -144,8 +144,12 @@ fn check_expiry(value: InputTimestamp) -> ApiResult<DateTime<Utc>> {
 
 /// List links.
 #[utoipa::path(get, path = "/urls", tag = "urls", params(PageParams, UrlQuery),
-    responses((status = 200, body = [UrlResponse], description = "Links by id; X-Total-Count and Link headers"),
-              (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = [UrlResponse], description = "Links by id",
+            headers(("X-Total-Count" = i64, description = "Matching items: exact up to 100,000, above that the planner's estimate"),
+                      ("X-Total-Count-Exact" = String, description = "`false` when X-Total-Count is an estimate (absent when exact)"),
+                      ("Link" = String, description = "RFC 8288 `next` (by `page`, or by `after_id` on keyset pages and past offset 100,000) and `prev`"))),
+              (status = 400, body = ErrorBody, description = "Bad paging parameters, or a page past offset 100,000 (use after_id)"),
+              (status = 503, body = ErrorBody, description = "The database is down or the query ran past the statement timeout")))]
 async fn list_urls(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -157,13 +161,20 @@ async fn list_urls(
         user_id: query.user_id,
         is_active: query.is_active,
     };
-    let rows = urls::list(&state.pool, filter, page.limit(), page.offset()).await?;
+    let rows = urls::list(
+        &state.pool,
+        filter,
+        page.after_id(),
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
     let total = urls::count(&state.pool, filter).await?;
     let items: Vec<UrlResponse> = rows
         .into_iter()
         .map(|r| UrlResponse::new(r, &state))
         .collect();
-    Ok(page_response(items, total, page, &uri))
+    Ok(page_response(items, total, page, &uri, |u| u.id))
 }
 
 /// Create a link (never de-duplicated: the same URL twice gets two codes).
@@ -260,13 +271,7 @@ async fn update_url(
     let current = urls::get_for_update(&mut *tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
-    let old = UrlFields {
-        title: current.title.clone(),
-        is_active: current.is_active,
-        original_url: current.original_url.clone(),
-        expires_at: current.expires_at,
-        redirect_type: current.redirect_type,
-    };
+    let old = UrlFields::of(&current);
     let new = UrlFields {
         title: body.title.unwrap_or_else(|| old.title.clone()),
         is_active: body.is_active.unwrap_or(old.is_active),
@@ -274,15 +279,11 @@ async fn update_url(
         expires_at: expires_at.unwrap_or(old.expires_at),
         redirect_type: redirect_type.unwrap_or(old.redirect_type),
     };
-    let changes = changed_fields(&old, &new);
-    if changes.is_empty() {
+    let details = old.updated_details(&new);
+    if details.is_empty() {
         return Ok(axum::Json(UrlResponse::new(current, &state)));
     }
     let row = urls::update(&mut *tx, id, &new).await?;
-    let details: Vec<serde_json::Value> = changes
-        .iter()
-        .map(|(field, value)| json!({"field": field, "new_value": value}))
-        .collect();
     let n = details.len();
     events::insert_for_links(
         &mut *tx,
@@ -295,35 +296,6 @@ async fn update_url(
     tx.commit().await?;
     state.links.publish(vec![row.short_code.clone()]).await;
     Ok(axum::Json(UrlResponse::new(row, &state)))
-}
-
-/// The fields that differ, with their new values written as the contract's
-/// `updated` events want them (booleans `"true"`/`"false"`, timestamps in the
-/// contract's format, null as `""`).
-fn changed_fields(old: &UrlFields, new: &UrlFields) -> Vec<(&'static str, String)> {
-    let mut changes = Vec::new();
-    if old.title != new.title {
-        changes.push(("title", new.title.clone()));
-    }
-    if old.is_active != new.is_active {
-        changes.push(("is_active", new.is_active.to_string()));
-    }
-    if old.original_url != new.original_url {
-        changes.push(("original_url", new.original_url.clone()));
-    }
-    if old.expires_at != new.expires_at {
-        changes.push((
-            "expires_at",
-            new.expires_at
-                .as_ref()
-                .map(shared::time::format)
-                .unwrap_or_default(),
-        ));
-    }
-    if old.redirect_type != new.redirect_type {
-        changes.push(("redirect_type", new.redirect_type.to_string()));
-    }
-    changes
 }
 
 /// Delete a link; its code stops redirecting and is never reused; its events stay.
@@ -354,8 +326,8 @@ async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiRes
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_urls(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
-    let own_host = state.settings.public_host.as_deref();
-    let (result, codes) = crate::import::urls::import(&state.pool, &upload, own_host).await?;
+    let (result, codes) =
+        crate::import::urls::import(&state.pool, &upload, &state.settings).await?;
     state.links.publish(codes).await;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

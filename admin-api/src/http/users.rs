@@ -80,18 +80,22 @@ fn check_email(value: &str) -> ApiResult<()> {
 
 /// List users (all of them, up to a cap, when no page is asked for).
 #[utoipa::path(get, path = "/users", tag = "users", params(PageParams),
-    responses((status = 200, body = [UserResponse], description = "Users by id; X-Total-Count and Link headers"),
-              (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = [UserResponse], description = "Users by id",
+            headers(("X-Total-Count" = i64, description = "Matching items: exact up to 100,000, above that the planner's estimate"),
+                      ("X-Total-Count-Exact" = String, description = "`false` when X-Total-Count is an estimate (absent when exact)"),
+                      ("Link" = String, description = "RFC 8288 `next` (by `page`, or by `after_id` on keyset pages and past offset 100,000) and `prev`"))),
+              (status = 400, body = ErrorBody, description = "Bad paging parameters, or a page past offset 100,000 (use after_id)"),
+              (status = 503, body = ErrorBody, description = "The database is down or the query ran past the statement timeout")))]
 async fn list_users(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     let page = Page::from_params(&params, Some(state.settings.users_list_cap))?;
-    let rows = users::list(&state.pool, page.limit(), page.offset()).await?;
+    let rows = users::list(&state.pool, page.after_id(), page.limit(), page.offset()).await?;
     let total = users::count(&state.pool).await?;
     let items: Vec<UserResponse> = rows.into_iter().map(Into::into).collect();
-    Ok(page_response(items, total, page, &uri))
+    Ok(page_response(items, total, page, &uri, |u| u.id))
 }
 
 /// Create a user.
@@ -179,6 +183,6 @@ async fn delete_user(State(state): State<AppState>, PathId(id): PathId) -> ApiRe
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_users(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
-    let result = crate::import::users::import(&state.pool, &upload).await?;
+    let result = crate::import::users::import(&state.pool, &upload, &state.settings).await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

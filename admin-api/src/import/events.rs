@@ -1,12 +1,15 @@
 //! Import of `events.csv` (`id,url_id,user_id,event_type,timestamp,details`,
-//! `details` as JSON text).
+//! `details` as JSON text). Events are an audit trail: an import adds the
+//! rows whose ids are new and never rewrites an existing event (an identical
+//! row is a no-op, a different one a 409).
 
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{CsvUpload, ImportResult, first_duplicate, parse_timestamp, row_error};
+use super::{CsvUpload, ImportResult, check_id, first_duplicate, parse_timestamp, row_error};
 use crate::db::imports::{self, EventColumns, Table};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::state::Settings;
 use crate::validate;
 
 #[derive(Debug, Deserialize)]
@@ -19,11 +22,18 @@ struct EventRecord {
     details: Option<String>,
 }
 
-/// Checks every row, then upserts them all in one transaction.
-pub async fn import(pool: &PgPool, upload: &CsvUpload) -> ApiResult<ImportResult> {
-    let records: Vec<EventRecord> = upload.records()?;
-    let rows = columns(&records)?;
+/// Checks every row, then inserts the new ones in one transaction.
+pub async fn import(
+    pool: &PgPool,
+    upload: &CsvUpload,
+    settings: &Settings,
+) -> ApiResult<ImportResult> {
+    let rows = columns(upload, settings.import_max_rows)?;
+    if rows.ids.is_empty() {
+        return Ok(ImportResult::of(0));
+    }
     let mut tx = pool.begin().await?;
+    crate::db::set_local_statement_timeout(&mut *tx, settings.import_statement_timeout).await?;
     imports::lock(&mut *tx, Table::Events).await?;
     if let Some(row) = imports::first_missing_url(&mut *tx, &rows.url_ids).await? {
         return Err(row_error(row as usize, "url_id", "names no existing link"));
@@ -31,24 +41,33 @@ pub async fn import(pool: &PgPool, upload: &CsvUpload) -> ApiResult<ImportResult
     if let Some(row) = imports::first_missing_event_user(&mut *tx, &rows.user_ids).await? {
         return Err(row_error(row as usize, "user_id", "names no existing user"));
     }
-    imports::upsert_events(&mut *tx, &rows).await?;
+    if let Some(row) = imports::first_event_rewritten(&mut *tx, &rows).await? {
+        return Err(ApiError::conflict(
+            "id",
+            "belongs to an existing event with other content (events are never rewritten)",
+        )
+        .at_row(row as u64));
+    }
+    imports::insert_new_events(&mut *tx, &rows).await?;
     imports::bump_id_sequence(&mut *tx, Table::Events).await?;
     tx.commit().await?;
-    Ok(ImportResult::of(records.len()))
+    Ok(ImportResult::of(rows.ids.len()))
 }
 
-fn columns(records: &[EventRecord]) -> ApiResult<EventColumns> {
+fn columns(upload: &CsvUpload, max_rows: usize) -> ApiResult<EventColumns> {
     let mut rows = EventColumns::default();
-    let now = chrono::Utc::now();
-    for (index, r) in records.iter().enumerate() {
-        let row = index + 1;
-        if r.id < 1 {
-            return Err(row_error(row, "id", "must be a positive integer"));
+    upload.for_each_record(max_rows, |row, r: EventRecord| {
+        check_id(row, "id", r.id)?;
+        if let Some(id) = r.url_id {
+            check_id(row, "url_id", id)?;
+        }
+        if let Some(id) = r.user_id {
+            check_id(row, "user_id", id)?;
         }
         validate::event_type(&r.event_type).map_err(|p| row_error(row, "event_type", p))?;
         let occurred_at = match r.timestamp.as_deref().map(str::trim) {
-            None | Some("") => now,
-            Some(cell) => parse_timestamp(cell).map_err(|p| row_error(row, "timestamp", p))?,
+            None | Some("") => None,
+            Some(cell) => Some(parse_timestamp(cell).map_err(|p| row_error(row, "timestamp", p))?),
         };
         let details = match r.details.as_deref().map(str::trim) {
             None | Some("") => serde_json::json!({}),
@@ -59,10 +78,11 @@ fn columns(records: &[EventRecord]) -> ApiResult<EventColumns> {
         rows.ids.push(r.id);
         rows.url_ids.push(r.url_id);
         rows.user_ids.push(r.user_id);
-        rows.event_types.push(r.event_type.clone());
+        rows.event_types.push(r.event_type);
         rows.occurred_at.push(occurred_at);
         rows.details.push(details);
-    }
+        Ok(())
+    })?;
     if let Some((first, again)) = first_duplicate(rows.ids.iter()) {
         return Err(row_error(
             again,

@@ -1,15 +1,29 @@
 //! Import of `urls.csv`
 //! (`id,user_id,short_code,original_url,title,is_active,created_at,updated_at`,
-//! optionally `expires_at` and `redirect_type`). No `created` events are
-//! written: the old service's `events.csv` already holds them.
+//! optionally `expires_at` and `redirect_type`). New links get no `created`
+//! events (the old service's `events.csv` already holds them); a row that
+//! changes an existing link writes the `updated` events a `PUT` would, and a
+//! row that revives a deleted link a `restored` event. Codes are permanent:
+//! a row never changes the code of an existing id, nor takes another link's.
+
+use std::collections::HashMap;
 
 use serde::Deserialize;
-use sqlx::PgPool;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
 
-use super::{CsvUpload, ImportResult, first_duplicate, parse_bool, parse_timestamp, row_error};
+use super::{
+    CsvUpload, ImportResult, check_id, first_duplicate, parse_bool, parse_timestamp, row_error,
+};
+use crate::db::events;
 use crate::db::imports::{self, Table, UrlColumns};
 use crate::error::{ApiError, ApiResult};
+use crate::state::Settings;
 use crate::validate;
+
+/// Rows compared with the stored links per query, so that the comparison
+/// holds one chunk of stored links in memory, not a whole file's.
+const COMPARE_CHUNK: usize = 10_000;
 
 #[derive(Debug, Deserialize)]
 struct UrlRecord {
@@ -29,41 +43,118 @@ struct UrlRecord {
 }
 
 /// Checks every row, then upserts them all in one transaction. Also returns
-/// the imported codes, for the write-through to Valkey.
+/// the codes of the links that are new, changed or revived, for the
+/// write-through to Valkey.
 pub async fn import(
     pool: &PgPool,
     upload: &CsvUpload,
-    own_host: Option<&str>,
+    settings: &Settings,
 ) -> ApiResult<(ImportResult, Vec<String>)> {
-    let records: Vec<UrlRecord> = upload.records()?;
-    let rows = columns(&records, own_host)?;
+    let rows = columns(upload, settings)?;
+    if rows.ids.is_empty() {
+        return Ok((ImportResult::of(0), Vec::new()));
+    }
     let mut tx = pool.begin().await?;
+    crate::db::set_local_statement_timeout(&mut *tx, settings.import_statement_timeout).await?;
     imports::lock(&mut *tx, Table::Urls).await?;
     if let Some(row) = imports::first_missing_user(&mut *tx, &rows.user_ids).await? {
         return Err(row_error(row as usize, "user_id", "names no existing user"));
     }
+    if let Some(row) = imports::first_code_changed(&mut *tx, &rows).await? {
+        let problem =
+            "differs from the code of the existing link with this id (codes are permanent)";
+        return Err(ApiError::conflict("short_code", problem).at_row(row as u64));
+    }
     if let Some(row) = imports::first_code_taken(&mut *tx, &rows).await? {
         return Err(ApiError::conflict("short_code", "belongs to another link").at_row(row as u64));
     }
+    let touched = write_change_events(&mut tx, &rows).await?;
     imports::upsert_urls(&mut *tx, &rows).await?;
     imports::bump_id_sequence(&mut *tx, Table::Urls).await?;
     tx.commit().await?;
-    Ok((ImportResult::of(records.len()), rows.short_codes))
+    Ok((ImportResult::of(rows.ids.len()), touched))
 }
 
-fn columns(records: &[UrlRecord], own_host: Option<&str>) -> ApiResult<UrlColumns> {
+/// The audit events of an import, in one place: compares each row with the
+/// stored link of its id and writes one `updated` event per changed field
+/// (the same rule and details as `PUT /urls/{id}`) and a `restored` event
+/// per revived link. Returns the codes of new, changed and revived links.
+async fn write_change_events(db: &mut PgConnection, rows: &UrlColumns) -> ApiResult<Vec<String>> {
+    let mut touched = Vec::new();
+    for start in (0..rows.ids.len()).step_by(COMPARE_CHUNK) {
+        let end = (start + COMPARE_CHUNK).min(rows.ids.len());
+        let stored: HashMap<i64, imports::StoredUrl> =
+            imports::stored_urls(&mut *db, &rows.ids[start..end])
+                .await?
+                .into_iter()
+                .map(|link| (link.id, link))
+                .collect();
+        let mut updated = LinkEvents::default();
+        let mut restored = LinkEvents::default();
+        for i in start..end {
+            let (id, user_id) = (rows.ids[i], rows.user_ids[i]);
+            let new = rows.fields(i);
+            match stored.get(&id) {
+                None => {}
+                Some(old) if old.deleted => {
+                    let details = json!({"short_code": rows.short_codes[i], "original_url": new.original_url});
+                    restored.push(id, user_id, details);
+                }
+                Some(old) => {
+                    let details = old.fields.updated_details(&new);
+                    if details.is_empty() && old.user_id == user_id {
+                        continue;
+                    }
+                    for detail in details {
+                        updated.push(id, user_id, detail);
+                    }
+                }
+            }
+            touched.push(rows.short_codes[i].clone());
+        }
+        updated.write(&mut *db, "updated").await?;
+        restored.write(&mut *db, "restored").await?;
+    }
+    Ok(touched)
+}
+
+/// Events of one type for links, as parallel columns.
+#[derive(Debug, Default)]
+struct LinkEvents {
+    url_ids: Vec<i64>,
+    user_ids: Vec<i64>,
+    details: Vec<serde_json::Value>,
+}
+
+impl LinkEvents {
+    fn push(&mut self, url_id: i64, user_id: i64, details: serde_json::Value) {
+        self.url_ids.push(url_id);
+        self.user_ids.push(user_id);
+        self.details.push(details);
+    }
+
+    async fn write(&self, db: &mut PgConnection, event_type: &str) -> sqlx::Result<()> {
+        if self.url_ids.is_empty() {
+            return Ok(());
+        }
+        events::insert_for_links(db, event_type, &self.url_ids, &self.user_ids, &self.details)
+            .await
+            .map(drop)
+    }
+}
+
+fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
+    let own_host = settings.public_host.as_deref();
     let mut rows = UrlColumns::default();
     let now = chrono::Utc::now();
-    for (index, r) in records.iter().enumerate() {
-        let row = index + 1;
-        if r.id < 1 {
-            return Err(row_error(row, "id", "must be a positive integer"));
-        }
+    upload.for_each_record(settings.import_max_rows, |row, r: UrlRecord| {
+        check_id(row, "id", r.id)?;
+        check_id(row, "user_id", r.user_id)?;
         shared::short_code::validate_imported(&r.short_code)
             .map_err(|e| row_error(row, "short_code", e.to_string()))?;
         let url = validate::target_url(&r.original_url, own_host)
             .map_err(|p| row_error(row, "original_url", p))?;
-        let title = r.title.clone().unwrap_or_default();
+        let title = r.title.unwrap_or_default();
         validate::title(&title).map_err(|p| row_error(row, "title", p))?;
         let is_active = parse_bool(&r.is_active).map_err(|p| row_error(row, "is_active", p))?;
         let redirect_type = validate::redirect_type(r.redirect_type.unwrap_or(302))
@@ -79,7 +170,7 @@ fn columns(records: &[UrlRecord], own_host: Option<&str>) -> ApiResult<UrlColumn
         let expires_at = timestamp(&r.expires_at, "expires_at")?;
         rows.ids.push(r.id);
         rows.user_ids.push(r.user_id);
-        rows.short_codes.push(r.short_code.clone());
+        rows.short_codes.push(r.short_code);
         rows.original_urls.push(url);
         rows.titles.push(title);
         rows.is_active.push(is_active);
@@ -87,7 +178,8 @@ fn columns(records: &[UrlRecord], own_host: Option<&str>) -> ApiResult<UrlColumn
         rows.expires_at.push(expires_at);
         rows.created_at.push(created_at);
         rows.updated_at.push(updated_at);
-    }
+        Ok(())
+    })?;
     if let Some((first, again)) = first_duplicate(rows.ids.iter()) {
         return Err(row_error(
             again,
