@@ -10,5 +10,6 @@ mod events;
 mod imports;
 mod link_sync;
 mod probes;
+mod targets;
 mod urls;
 mod users;
