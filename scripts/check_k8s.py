@@ -14,7 +14,13 @@ JSON schemas. This file checks what a schema cannot:
   StatefulSet, the redirector's database host -> the CNPG `-ro` Service;
 * conventions: probes on /health and /ready, the restricted security
   context, resources, grace period > SHUTDOWN_TIMEOUT (+ preStop sleep);
-* the Ingress routing table, replaying how ingress-nginx orders regex paths.
+* the Ingress routing table, replaying how ingress-nginx orders regex paths
+  of every Ingress of the host (/ready and /metrics must not be public);
+* safe defaults: a default-deny NetworkPolicy, Valkey and Postgres reachable
+  only from the app pods (and the migration Job), the apps only from the
+  ingress controller and monitoring; Valkey with ACL users and no default
+  user, REDIS_URL credentials from the Secret; Postgres TLS verify-full with
+  the CNPG CA mounted.
 
 Usage:
   check_k8s.py [--k8s-dir DIR]                 run every check, exit 1 on failure
@@ -47,12 +53,18 @@ APP_UID = 10001
 CRD_GROUPS = {"postgresql.cnpg.io", "monitoring.coreos.com", "kustomize.config.k8s.io"}
 CLUSTER_SCOPED = {"Namespace"}
 # Keys of the Secret CloudNativePG generates for a Cluster's app owner (<cluster>-app).
+CNPG_CA_SECRET_KEYS = {"ca.crt", "ca.key"}
 CNPG_APP_SECRET_KEYS = {
     "username", "password", "host", "port", "dbname", "uri", "jdbc-uri",
     "fqdn-uri", "fqdn-jdbc-uri", "pgpass",
 }
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# Marks paths the Ingress must not pass to any backend as they are: the
+# not-public Ingress rewrites them to a path the admin API 404s.
+NOT_PUBLIC = "(not public)"
+NOT_PUBLIC_REWRITE = "/-/not-public"
 
 # Paths -> the Service that must answer them through the Ingress. The first
 # fourteen are the required table; the rest pin down the edges.
@@ -70,9 +82,12 @@ ROUTES = [
     ("/events", "admin-api"),
     ("/apidocs/", "admin-api"),
     ("/health", "admin-api"),
-    ("/metrics", "admin-api"),
+    ("/metrics", NOT_PUBLIC),
     # edges
-    ("/ready", "admin-api"),
+    ("/ready", NOT_PUBLIC),
+    ("/METRICS", NOT_PUBLIC),
+    ("/readyx", "redirector"),
+    ("/metrics/x", "admin-api"),
     ("/", "admin-api"),
     ("/J1O697", "redirector"),
     ("/123456", "redirector"),  # all-digit codes are codes at the top level
@@ -371,9 +386,58 @@ def check_app_env(m: Manifests, r: Report, config: dict) -> None:
                 "VALKEY_NAMESPACE", "VISIT_STREAMS", "SHUTDOWN_TIMEOUT"):
         r.check(key in config, f"ConfigMap: {key} is missing")
     r.check(config.get("LOG_FORMAT") == "json", "ConfigMap: LOG_FORMAT must be json")
-    for secret_key in ("DATABASE_URL", "ADMIN_API_KEYS", "DATABASE_PASSWORD"):
+    for secret_key in ("DATABASE_URL", "ADMIN_API_KEYS", "DATABASE_PASSWORD", "REDIS_URL"):
         r.check(secret_key not in config, f"ConfigMap: {secret_key} is a secret, not ConfigMap data")
-    check_redis_url(m, r, config.get("REDIS_URL", ""))
+    users = set()
+    for name, doc in (("admin-api", admin), ("redirector", redirector)):
+        if doc is not None:
+            users.add(check_redis_env(m, r, name, doc))
+    r.check(len(users - {None}) == 2, f"admin-api and redirector must use distinct Valkey users ({users})")
+    check_postgres_tls(m, r, config, [d for d in (admin, redirector, job) if d is not None])
+
+
+def check_redis_env(m: Manifests, r: Report, name: str, doc: dict) -> str | None:
+    """REDIS_URL in the Deployment's env: user and $(VAR) password, VAR from a Secret."""
+    env_list = [e for c in pod_spec(doc).get("containers") or [] for e in c.get("env") or []]
+    names = [e.get("name") for e in env_list]
+    entry = next((e for e in env_list if e.get("name") == "REDIS_URL"), None)
+    if not r.check(entry is not None and "value" in entry, f"{name}: REDIS_URL must be set in env"):
+        return None
+    url = str(entry["value"])
+    match = re.match(r"^(rediss?)://([^:@/]+):\$\(([A-Z0-9_]+)\)@(.+)$", url)
+    if not r.check(match is not None, f"{name}: REDIS_URL {url!r} must be redis://USER:$(PASSWORD_VAR)@host"):
+        return None
+    scheme, user, var, rest = match.groups()
+    source = next((e for e in env_list if e.get("name") == var), None)
+    r.check(source is not None and names.index(var) < names.index("REDIS_URL")
+            and dig(source, "valueFrom", "secretKeyRef") is not None,
+            f"{name}: REDIS_URL's password ${var} must be an env var from a Secret defined before it")
+    check_redis_url(m, r, f"{scheme}://{rest}")
+    valkey = m.get("StatefulSet", "valkey")
+    script = " ".join(str(a) for c in containers(valkey or {}) for a in (c.get("command") or []) + (c.get("args") or []))
+    r.check(re.search(rf"user {re.escape(user)} on >\$\{{?[A-Z0-9_]+", script) is not None,
+            f"{name}: Valkey user {user!r} is not defined in the StatefulSet's ACL")
+    return user
+
+
+def check_postgres_tls(m: Manifests, r: Report, config: dict, workloads: list[dict]) -> None:
+    r.check(config.get("PGSSLMODE") == "verify-full", "ConfigMap: PGSSLMODE must be verify-full")
+    cert = config.get("PGSSLROOTCERT", "")
+    r.check(cert.startswith("/"), "ConfigMap: PGSSLROOTCERT must be an absolute path")
+    clusters = {f"{name_of(d)}-ca" for _, d in m.of_kind("Cluster")}
+    directory, _, file = cert.rpartition("/")
+    for doc in workloads:
+        volumes = {v.get("name"): v for v in pod_spec(doc).get("volumes") or []}
+        ok = False
+        for c in pod_spec(doc).get("containers") or []:
+            for vm in c.get("volumeMounts") or []:
+                v = volumes.get(vm.get("name")) or {}
+                items = {i.get("path") for i in dig(v, "secret", "items", default=[]) or []}
+                if (vm.get("mountPath") == directory and dig(v, "secret", "secretName") in clusters
+                        and file in items):
+                    ok = True
+        r.check(ok, f"{label(doc.get('kind', ''), doc)}: the CNPG CA ({', '.join(clusters)}) is not "
+                    f"mounted at {directory} with {file} (PGSSLROOTCERT)")
 
 
 def check_listen(m: Manifests, r: Report, doc: dict, key: str, config: dict) -> None:
@@ -414,13 +478,19 @@ def check_statefulsets(m: Manifests, r: Report) -> None:
         r.check(bool(claims) and claims <= mounts, f"{what}: volumeClaimTemplates {claims} not all mounted")
         for c in containers(sts):
             if str(c.get("image", "")).startswith("valkey/valkey"):
-                args = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+                script = " ".join(str(a) for a in (c.get("command") or []) + (c.get("args") or []))
+                args = script.split()
                 r.check("--appendonly" in args and args[args.index("--appendonly") + 1:][:1] == ["yes"],
                         f"{what}: valkey must run with --appendonly yes")
+                r.check("--maxmemory" in args and "--maxmemory-policy" in args
+                        and args[args.index("--maxmemory-policy") + 1:][:1] == ["noeviction"],
+                        f"{what}: valkey must run with --maxmemory and --maxmemory-policy noeviction")
+                r.check("--aclfile" in args and "user default off" in script,
+                        f"{what}: valkey must load an ACL file that turns the default user off")
                 for probe in ("livenessProbe", "readinessProbe"):
                     cmd = " ".join(dig(c, probe, "exec", "command", default=[]))
-                    r.check("valkey-cli" in cmd and "ping" in cmd,
-                            f"{what}: {probe} must run `valkey-cli ping`")
+                    r.check("valkey-cli" in cmd and "ping" in cmd and "--user" in cmd,
+                            f"{what}: {probe} must run `valkey-cli --user ... ping`")
 
 
 # ---------------------------------------------------------------- references
@@ -432,6 +502,7 @@ def check_config_refs(m: Manifests, r: Report) -> None:
         secrets[name_of(d)] = set((d.get("data") or {}).keys()) | set((d.get("stringData") or {}).keys())
     for _, d in m.of_kind("Cluster"):
         secrets.setdefault(f"{name_of(d)}-app", CNPG_APP_SECRET_KEYS)
+        secrets.setdefault(f"{name_of(d)}-ca", CNPG_CA_SECRET_KEYS)
     for kind in WORKLOAD_KINDS:
         for f, doc in m.of_kind(kind):
             for c in containers(doc):
@@ -443,6 +514,14 @@ def check_config_refs(m: Manifests, r: Report) -> None:
                     if "secretRef" in src:
                         r.check(src["secretRef"].get("name") in secrets,
                                 f"{cw}: envFrom Secret {src['secretRef'].get('name')!r} is unknown")
+                mounts = {vm.get("name") for vm in c.get("volumeMounts") or []}
+                for v in pod_spec(doc).get("volumes") or []:
+                    if "secret" in v and v.get("name") in mounts:
+                        name = dig(v, "secret", "secretName")
+                        keys = {i.get("key") for i in dig(v, "secret", "items", default=[]) or []}
+                        r.check(name in secrets and keys <= secrets[name],
+                                f"{cw}: volume {v.get('name')} mounts Secret {name} {sorted(keys)}, which is "
+                                "neither in k8s/ nor generated by CNPG")
                 for e in c.get("env") or []:
                     for ref_kind, known in (("configMapKeyRef", configmaps), ("secretKeyRef", secrets)):
                         ref = dig(e, "valueFrom", ref_kind)
@@ -579,22 +658,36 @@ def route(ordered: list[dict], request_path: str) -> str | None:
     for p in ordered:
         # use-regex: location ~* "^<path>" (case-insensitive, anchored at start only)
         if re.match("^" + p["path"], request_path, re.IGNORECASE):
+            if p.get("_rewrite") == NOT_PUBLIC_REWRITE:
+                return NOT_PUBLIC
             return dig(p, "backend", "service", "name")
     return None
 
 
 def check_ingress(m: Manifests, r: Report, config: dict) -> None:
     ingresses = m.of_kind("Ingress")
-    if not r.check(len(ingresses) == 1, f"expected one Ingress, found {len(ingresses)}"):
-        return
-    f, ing = ingresses[0]
+    r.check(len(ingresses) == 2, f"expected two Ingresses (public, not-public), found {len(ingresses)}")
+    paths = []
+    for f, ing in ingresses:
+        rewrite = dig(ing, "metadata", "annotations", "nginx.ingress.kubernetes.io/rewrite-target")
+        r.check(rewrite in (None, NOT_PUBLIC_REWRITE),
+                f"{f}: rewrite-target {rewrite!r}: only {NOT_PUBLIC_REWRITE} (the not-public paths) is expected")
+        for p in check_one_ingress(m, r, config, f, ing):
+            paths.append(dict(p, _rewrite=rewrite))
+    ordered = nginx_order(paths)
+    for request_path, expected in ROUTES:
+        got = route(ordered, request_path)
+        r.check(got == expected, f"Ingress: {request_path} routes to {got}, expected {expected}")
+
+
+def check_one_ingress(m: Manifests, r: Report, config: dict, f: str, ing: dict) -> list[dict]:
     what = f"{f}: {label('Ingress', ing)}"
     r.check(dig(ing, "metadata", "annotations", "nginx.ingress.kubernetes.io/use-regex") == "true",
             f'{what}: annotation nginx.ingress.kubernetes.io/use-regex must be "true"')
     r.check(dig(ing, "spec", "ingressClassName") == "nginx", f"{what}: ingressClassName must be nginx")
     rules = dig(ing, "spec", "rules", default=[])
     if not r.check(len(rules) == 1, f"{what}: expected exactly one rule (one host)"):
-        return
+        return []
     host = rules[0].get("host")
     public = urlsplit(str(config.get("PUBLIC_BASE_URL", ""))).hostname
     r.check(public == host, f"{what}: host {host!r} differs from PUBLIC_BASE_URL's host {public!r}")
@@ -620,10 +713,7 @@ def check_ingress(m: Manifests, r: Report, config: dict) -> None:
             ok = (("name" in port and port["name"] in {x.get("name") for x in ports})
                   or ("number" in port and port["number"] in {x.get("port") for x in ports}))
             r.check(ok, f"{pw}: backend port {port} is not a port of Service/{svc_name}")
-    ordered = nginx_order(paths)
-    for request_path, expected in ROUTES:
-        got = route(ordered, request_path)
-        r.check(got == expected, f"{what}: {request_path} routes to {got}, expected {expected}")
+    return paths
 
 
 def is_re2(pattern: str) -> bool:
@@ -700,6 +790,90 @@ def check_kustomization(m: Manifests, r: Report) -> None:
 
 # ---------------------------------------------------------------- main
 
+# ---------------------------------------------------------------- network
+
+def policy_selects(policy: dict, labels: dict) -> bool:
+    selector = dig(policy, "spec", "podSelector", default={}) or {}
+    return label_selector_matches(selector, labels)
+
+
+def label_selector_matches(selector: dict, labels: dict) -> bool:
+    """A LabelSelector (matchLabels, matchExpressions In/NotIn/Exists) against labels; {} matches all."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def check_network_policies(m: Manifests, r: Report) -> None:
+    policies = [d for _, d in m.of_kind("NetworkPolicy")]
+    deny = [p for p in policies
+            if dig(p, "spec", "podSelector") == {} and set(dig(p, "spec", "policyTypes", default=[])) == {"Ingress", "Egress"}
+            and not dig(p, "spec", "ingress") and not dig(p, "spec", "egress")]
+    r.check(bool(deny), "NetworkPolicy: no default-deny policy (podSelector {}, Ingress and Egress, no rules)")
+    workloads = {name_of(d): pod_labels(d) for k in WORKLOAD_KINDS for _, d in m.of_kind(k)}
+    cluster = [name_of(d) for _, d in m.of_kind("Cluster")]
+    postgres_labels = {"cnpg.io/cluster": cluster[0]} if cluster else {}
+    app_names = {"admin-api", "redirector"}
+
+    def peers_into(labels: dict) -> list[dict]:
+        return [peer for p in policies if policy_selects(p, labels)
+                for rule in dig(p, "spec", "ingress", default=[]) or []
+                for peer in rule.get("from") or [{}]]
+
+    def peer_pods(peer: dict) -> set[str]:
+        if "namespaceSelector" in peer or "ipBlock" in peer:
+            return {"<outside the namespace>"}
+        selector = peer.get("podSelector", {})
+        matched = {n for n, labels in workloads.items() if label_selector_matches(selector, labels)}
+        if postgres_labels and label_selector_matches(selector, postgres_labels):
+            matched.add("<postgres>")
+        return matched
+
+    valkey = workloads.get("valkey", {})
+    sources = set().union(*[peer_pods(p) for p in peers_into(valkey)]) if valkey else set()
+    r.check(bool(sources) and sources <= app_names,
+            f"NetworkPolicy: Valkey must be reachable only from admin-api and redirector, not {sorted(sources)}")
+    if postgres_labels:
+        # 5432 from pods of the namespace: only the apps, the migration Job and the instances.
+        from_pods = set()
+        for p in policies:
+            if not policy_selects(p, postgres_labels):
+                continue
+            for rule in dig(p, "spec", "ingress", default=[]) or []:
+                ports = {x.get("port") for x in rule.get("ports") or [{}]}
+                if 5432 in ports or None in ports:
+                    for peer in rule.get("from") or [{}]:
+                        if "podSelector" in peer and "namespaceSelector" not in peer:
+                            from_pods |= peer_pods(peer)
+                        elif not peer:
+                            from_pods.add("<anyone>")
+        r.check(from_pods == app_names | {"admin-api-migrate", "<postgres>"},
+                f"NetworkPolicy: Postgres :5432 must be reachable from admin-api, redirector, the migration "
+                f"Job and its own instances only, not {sorted(from_pods)}")
+    for name in app_names:
+        labels = workloads.get(name, {})
+        peers = peers_into(labels)
+        namespaces = {dig(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")
+                      for peer in peers}
+        r.check(bool(peers) and all(set(peer) == {"namespaceSelector"} for peer in peers)
+                and namespaces == {"ingress-nginx", "monitoring"},
+                f"NetworkPolicy: {name} must be reachable only from the ingress-nginx and monitoring "
+                f"namespaces, not {peers}")
+    for name, labels in workloads.items():
+        egress = [p for p in policies if policy_selects(p, labels) and dig(p, "spec", "egress")]
+        r.check(bool(egress), f"NetworkPolicy: nothing allows {name} any egress (DNS at least)")
+
+
 def run_checks(m: Manifests, r: Report) -> None:
     config_docs = m.of_kind("ConfigMap")
     r.check(len(config_docs) == 1, f"expected one ConfigMap, found {len(config_docs)}")
@@ -716,6 +890,7 @@ def run_checks(m: Manifests, r: Report) -> None:
     check_cnpg(m, r)
     check_service_monitors(m, r)
     check_ingress(m, r, config)
+    check_network_policies(m, r)
 
 
 def main() -> int:

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use shared::dependencies::DependencyGauges;
+use shared::exposition::Format;
 use shared::process_metrics::ProcessMetrics;
 
 use crate::state::AppState;
@@ -94,12 +95,10 @@ impl Metrics {
         &mut self.registry
     }
 
-    /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+    /// The text exposition in `format`.
+    pub fn encode(&self, format: Format) -> Result<String, std::fmt::Error> {
         self.process.refresh();
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        shared::exposition::encode(&self.registry, format)
     }
 }
 
@@ -143,15 +142,15 @@ fn method_label(method: &axum::http::Method) -> String {
     }
 }
 
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> Response {
-    match state.metrics.encode() {
+/// `GET /metrics`: Prometheus text, or OpenMetrics when `Accept` asks for it.
+pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    match state.metrics.encode(format) {
         Ok(body) => (
             [(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
+                HeaderValue::from_static(format.content_type()),
             )],
             body,
         )

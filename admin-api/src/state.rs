@@ -25,7 +25,8 @@ pub struct AppState {
 pub struct Settings {
     /// `PUBLIC_BASE_URL` without a trailing slash.
     pub public_base: String,
-    /// The public host, which no link may point at.
+    /// The public host, which no link may point at, as
+    /// [`crate::validate::host_key`] spells hosts.
     pub public_host: Option<String>,
     /// Length of generated codes.
     pub short_code_length: usize,
@@ -46,7 +47,7 @@ impl Settings {
     pub fn new(public_base: &str) -> Self {
         let public_host = url::Url::parse(public_base)
             .ok()
-            .and_then(|u| u.host_str().map(str::to_owned));
+            .and_then(|u| crate::validate::host_key(&u));
         Self {
             public_base: public_base.trim_end_matches('/').to_owned(),
             public_host,

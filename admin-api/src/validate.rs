@@ -62,11 +62,23 @@ pub fn email(value: &str) -> Result<(), String> {
 }
 
 /// A link target: an absolute `http`/`https` URL with a host, at most 2048
-/// bytes, no whitespace or control characters, not on the shortener's own
-/// public host (a link to itself would loop). Returns the form to store: the
-/// input as sent when it is plain ASCII, else its encoded form (IDN hosts in
-/// punycode, other characters percent-encoded) so that it is a valid
-/// `Location` header.
+/// bytes, no whitespace or control characters, no user name or password (in
+/// `https://bank.example@evil.example/` the host is `evil.example`, whatever
+/// the text suggests), and not on the shortener's own public host, in any
+/// spelling (case, trailing dot, IDN, any port: a link to itself would loop).
+/// `own_host` is a host as [`host_key`] returns it.
+///
+/// Returns the canonical form, which is what gets stored and what the
+/// redirector sends as `Location`, byte for byte: the WHATWG serialization
+/// of the parsed URL (the `url` crate's, which browsers share), so that
+/// every client reads the same host from it as this check did. Scheme and
+/// host lowercase, IDN hosts in punycode, the default port dropped, `\`
+/// read as `/`, dot segments resolved, other characters percent-encoded.
+/// Two choices where the serializer and the sender differ harmlessly: a
+/// URL sent without a path keeps having none (`https://example.com` stays
+/// so, not `https://example.com/`; both mean the same resource), and a
+/// host's trailing dot is kept (it names the same host, which is why the
+/// self-loop check ignores it, but it is what the owner typed).
 pub fn target_url(value: &str, own_host: Option<&str>) -> Result<String, String> {
     if value.len() > URL_MAX_LEN {
         return Err(format!("must be at most {URL_MAX_LEN} bytes"));
@@ -79,19 +91,50 @@ pub fn target_url(value: &str, own_host: Option<&str>) -> Result<String, String>
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("must use the http or https scheme".into());
     }
-    let host = match parsed.host_str() {
-        Some(host) if !host.is_empty() => host,
-        _ => return Err("must have a host".into()),
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "must not contain a user name or password (the part before '@' in the host)".into(),
+        );
+    }
+    let Some(host) = host_key(&parsed) else {
+        return Err("must have a host".into());
     };
-    if own_host.is_some_and(|own| own.eq_ignore_ascii_case(host)) {
+    if own_host.is_some_and(|own| own == host) {
         return Err("must not point at the shortener itself".into());
     }
-    if value.is_ascii() {
-        Ok(value.to_owned())
-    } else if parsed.as_str().len() <= URL_MAX_LEN {
-        Ok(parsed.as_str().to_owned())
+    let canonical = canonical(value, &parsed);
+    if canonical.len() > URL_MAX_LEN {
+        return Err(format!("must be at most {URL_MAX_LEN} bytes once encoded"));
+    }
+    Ok(canonical)
+}
+
+/// The host of `url` as hosts are compared: lowercase, punycode, without
+/// trailing dots (`sho.rt.` is `sho.rt`) and without the port. `None` when
+/// there is no host.
+pub fn host_key(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?.trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The serialization of `parsed`, without the `/` the serializer adds when
+/// `sent` (its source text) has no path at all.
+fn canonical(sent: &str, parsed: &url::Url) -> String {
+    use url::Position;
+    let sent_without_path = parsed.path() == "/"
+        && sent.split_once("://").is_some_and(|(_, rest)| {
+            !rest
+                .find(['/', '\\', '?', '#'])
+                .is_some_and(|end| matches!(rest.as_bytes()[end], b'/' | b'\\'))
+        });
+    if sent_without_path {
+        format!(
+            "{}{}",
+            &parsed[..Position::BeforePath],
+            &parsed[Position::AfterPath..]
+        )
     } else {
-        Err(format!("must be at most {URL_MAX_LEN} bytes once encoded"))
+        parsed.as_str().to_owned()
     }
 }
 
@@ -182,18 +225,31 @@ mod tests {
         let own = Some("sho.rt");
         let cases = [
             ("https://example.com", Some("https://example.com")),
+            ("https://example.com/", Some("https://example.com/")),
+            ("https://example.com?q=1", Some("https://example.com?q=1")),
             (
                 "http://example.com/a?b=c#d",
                 Some("http://example.com/a?b=c#d"),
             ),
             (
                 "https://EXAMPLE.com:8443/x",
-                Some("https://EXAMPLE.com:8443/x"),
+                Some("https://example.com:8443/x"),
             ),
+            ("HTTPS://Example.COM:443/x", Some("https://example.com/x")),
+            ("http://example.com:80", Some("http://example.com")),
+            ("https://example.com./x", Some("https://example.com./x")),
+            ("https://example.com/a/../b", Some("https://example.com/b")),
+            (
+                r"https://bank.example\@evil.example/",
+                Some("https://bank.example/@evil.example/"),
+            ),
+            ("https://@example.com/x", Some("https://example.com/x")),
             (
                 "https://bücher.de/ä",
                 Some("https://xn--bcher-kva.de/%C3%A4"),
             ),
+            ("https://bücher.de", Some("https://xn--bcher-kva.de")),
+            ("http://0x7f.1/x", Some("http://127.0.0.1/x")),
             ("javascript:alert(1)", None),
             ("data:text/html,hi", None),
             ("ftp://example.com/file", None),
@@ -204,8 +260,6 @@ mod tests {
             ("https://example.com/\n", None),
             ("https://example.com/\u{7}", None),
             ("http://", None),
-            ("https://sho.rt/abc", None),
-            ("https://SHO.RT/abc", None),
             ("", None),
         ];
         for (input, expected) in cases {
@@ -217,6 +271,70 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(URL_MAX_LEN));
         assert!(target_url(&long, own).is_err(), "over 2048 bytes");
+    }
+
+    #[test]
+    fn canonical_targets_are_their_own_canonical_form() {
+        for input in [
+            "https://EXAMPLE.com:8443/x",
+            "https://bücher.de/ä?q=ü#frag",
+            r"https://bank.example\@evil.example/",
+            "https://example.com",
+            "https://example.com?q=1",
+            "http://example.com/a/./b/../c",
+        ] {
+            let once = target_url(input, None).expect(input);
+            assert!(once.is_ascii(), "{once:?} is a valid Location");
+            assert_eq!(target_url(&once, None).as_deref(), Ok(once.as_str()));
+            assert_eq!(
+                url::Url::parse(&once).ok(),
+                url::Url::parse(input).ok(),
+                "{input:?} and {once:?} are one URL"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_with_a_user_name_or_password_are_refused() {
+        for input in [
+            "https://bank.example@evil.example/",
+            "https://user:pw@x.example/",
+            "https://:pw@x.example/",
+            "http://user@x.example",
+            "https://bank.example%40evil.example/",
+        ] {
+            assert!(target_url(input, None).is_err(), "url {input:?}");
+        }
+        let problem = target_url("https://user:pw@x.example/", None).expect_err("refused");
+        assert!(problem.contains("user name or password"), "{problem}");
+    }
+
+    #[test]
+    fn the_shortener_own_host_is_refused_in_every_spelling() {
+        let own = url::Url::parse("http://Sho.RT.:8080/").ok();
+        let own = own.as_ref().and_then(host_key);
+        assert_eq!(own.as_deref(), Some("sho.rt"));
+        for input in [
+            "https://sho.rt/abc",
+            "https://SHO.RT/abc",
+            "http://sho.rt./x",
+            "http://sho.rt../x",
+            "http://Sho.Rt.:8080/x",
+            "https://sho.rt:8443/x",
+            "http://sho.rt:80",
+        ] {
+            assert_eq!(
+                target_url(input, own.as_deref()),
+                Err("must not point at the shortener itself".to_owned()),
+                "url {input:?}"
+            );
+        }
+        assert!(target_url("https://sub.sho.rt/x", own.as_deref()).is_ok());
+        assert!(target_url("https://sho.rt.example/x", own.as_deref()).is_ok());
+        let idn = url::Url::parse("https://BÜCHER.de/").ok();
+        let idn = idn.as_ref().and_then(host_key);
+        assert!(target_url("https://xn--bcher-kva.de/x", idn.as_deref()).is_err());
+        assert!(target_url("https://bücher.de./x", idn.as_deref()).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use shared::dependencies::DependencyGauges;
+use shared::exposition::Format;
 use shared::process_metrics::ProcessMetrics;
 use shared::valkey::Valkey;
 use shared::visit::{MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES, Visit, clip, ip_prefix};
@@ -199,7 +200,7 @@ impl App {
             Route::Redirect(code) => self.redirect(code, request, peer).await,
             Route::Health => respond::healthy(),
             Route::Ready => self.inner.probes.check().await,
-            Route::Metrics => self.render_metrics(),
+            Route::Metrics => self.render_metrics(request.headers()),
             Route::NotFound => respond::not_found(),
             Route::Malformed => respond::malformed(),
         };
@@ -278,15 +279,16 @@ impl App {
             .await
     }
 
-    fn render_metrics(&self) -> Response<Body> {
+    fn render_metrics(&self, headers: &hyper::HeaderMap) -> Response<Body> {
         self.inner.process.refresh();
         let cache_bytes = self.inner.cache.charged_bytes();
         self.inner
             .cache_bytes
             .set(i64::try_from(cache_bytes).unwrap_or(i64::MAX));
-        let mut text = String::new();
-        match prometheus_client::encoding::text::encode(&mut text, &self.inner.registry) {
-            Ok(()) => respond::metrics(text),
+        let accept = headers.get(hyper::header::ACCEPT);
+        let format = Format::negotiate(accept.and_then(|v| v.to_str().ok()));
+        match shared::exposition::encode(&self.inner.registry, format) {
+            Ok(text) => respond::metrics(format, text),
             Err(_) => respond::error(
                 hyper::StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",

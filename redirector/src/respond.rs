@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
+use shared::exposition::Format;
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;
@@ -98,12 +99,12 @@ pub fn healthy() -> Response<Body> {
     json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
-/// Prometheus/OpenMetrics text.
-pub fn metrics(text: String) -> Response<Body> {
+/// A metrics exposition, `text` in `format`.
+pub fn metrics(format: Format, text: String) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
     response
 }

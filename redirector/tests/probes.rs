@@ -74,17 +74,28 @@ impl Server {
     }
 
     async fn request(&self, method: Method, path: &str) -> (StatusCode, hyper::HeaderMap, Bytes) {
+        self.request_with(method, path, &[]).await
+    }
+
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, hyper::HeaderMap, Bytes) {
         let stream = TcpStream::connect(self.addr).await.expect("connect");
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("handshake");
         tokio::spawn(connection);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "test")
-            .body(Empty::<Bytes>::new())
-            .expect("request");
+            .header("host", "test");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Empty::<Bytes>::new()).expect("request");
         let response = sender.send_request(request).await.expect("response");
         let (parts, body) = response.into_parts();
         (
@@ -220,5 +231,51 @@ async fn metrics_count_requests_by_route_class() {
         !text.contains("1/2/3") && !text.contains("unknown-code"),
         "paths never become labels"
     );
+    server.stop().await;
+}
+
+/// The `Accept` header Prometheus 2.x scrapes with.
+const PROMETHEUS_SCRAPE_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_unless_openmetrics_is_asked_for() {
+    let server = Server::start(&env("REDIS_URL"), None).await;
+    server.request(Method::GET, "/health").await;
+    let sample = r#"redirector_http_requests_total{route="health",status="200"} 1"#;
+
+    for accept in [None, Some("text/plain"), Some("*/*")] {
+        let headers: Vec<_> = accept.map(|a| ("accept", a)).into_iter().collect();
+        let (status, headers, body) = server.request_with(Method::GET, "/metrics", &headers).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers["content-type"], "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        let text = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(text.contains(sample), "{text}");
+        assert!(
+            text.contains("# TYPE redirector_http_requests_total counter\n"),
+            "classic counters are declared under their sample name: {text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+
+    for accept in ["application/openmetrics-text", PROMETHEUS_SCRAPE_ACCEPT] {
+        let (status, headers, body) = server
+            .request_with(Method::GET, "/metrics", &[("accept", accept)])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "{accept}"
+        );
+        let text = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(text.contains(sample), "{text}");
+        assert!(
+            text.contains("# TYPE redirector_http_requests counter\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
     server.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Code that both binaries share: configuration groups, telemetry set-up,
 //! the timestamp format of the HTTP contract, the short-code rules, the link
-//! record both binaries read and write in Valkey, and the Valkey handle.
+//! record both binaries read and write in Valkey, the Valkey handle and the
+//! `/metrics` exposition formats.
 //!
 //! Dependencies go one way: `admin-api` and `redirector` depend on this crate,
 //! never the reverse.
@@ -8,6 +9,7 @@
 pub mod backoff;
 pub mod config;
 pub mod dependencies;
+pub mod exposition;
 pub mod link;
 pub mod process_metrics;
 pub mod short_code;

@@ -13,5 +13,6 @@ mod imports;
 mod link_sync;
 mod pagination;
 mod probes;
+mod targets;
 mod urls;
 mod users;

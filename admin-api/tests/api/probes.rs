@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use admin_api::Settings;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -57,4 +58,55 @@ async fn an_unreachable_database_is_503_json_but_health_stays_200() {
         .await
         .assert_status(StatusCode::SERVICE_UNAVAILABLE);
     app.get("/health").await.assert_status(StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn metrics_are_prometheus_text_unless_openmetrics_is_asked_for(pool: PgPool) {
+    let app = TestApp::new(pool);
+    app.get("/health").await;
+    let scrape = |accept: Option<&'static str>| {
+        let mut request = Request::builder().uri("/metrics");
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        app.send_request(request.body(Body::empty()).expect("request"))
+    };
+    let sample = r#"admin_http_requests_total{method="GET",route="/health",status="200"} 1"#;
+
+    for accept in [None, Some("text/plain;version=0.0.4"), Some("*/*")] {
+        let response = scrape(accept).await;
+        response.assert_status(StatusCode::OK);
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{accept:?}"
+        );
+        let text = String::from_utf8(response.body).expect("utf-8");
+        assert!(text.contains(sample), "{text}");
+        assert!(
+            text.contains("# TYPE admin_http_requests_total counter\n"),
+            "classic counters are declared under their sample name: {text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+
+    for accept in [
+        "application/openmetrics-text; version=1.0.0",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    ] {
+        let response = scrape(Some(accept)).await;
+        response.assert_status(StatusCode::OK);
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            "{accept}"
+        );
+        let text = String::from_utf8(response.body).expect("utf-8");
+        assert!(text.contains(sample), "{text}");
+        assert!(
+            text.contains("# TYPE admin_http_requests counter\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
 }

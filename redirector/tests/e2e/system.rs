@@ -394,7 +394,10 @@ pub async fn try_send_with(
         .method(method)
         .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
         .header("host", authority);
-    if json.is_some() {
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if json.is_some() && !typed {
         request = request.header("content-type", "application/json");
     }
     for (name, value) in headers {
