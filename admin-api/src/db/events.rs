@@ -13,6 +13,8 @@ pub struct EventRow {
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     pub details: Value,
+    /// Who caused it (see `crate::auth::Actor`).
+    pub actor: String,
 }
 
 /// An event to write.
@@ -24,40 +26,45 @@ pub struct NewEvent<'a> {
     pub details: Value,
     /// `None`: now.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Who caused it.
+    pub actor: &'a str,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> sqlx::Result<EventRow> {
     sqlx::query_as!(
         EventRow,
-        "INSERT INTO events (url_id, user_id, event_type, details, occurred_at)
-         VALUES ($1, $2, $3, $4, COALESCE($5, date_trunc('second', now())))
-         RETURNING id, url_id, user_id, event_type, occurred_at, details",
+        "INSERT INTO events (url_id, user_id, event_type, details, occurred_at, actor)
+         VALUES ($1, $2, $3, $4, COALESCE($5, date_trunc('second', now())), $6)
+         RETURNING id, url_id, user_id, event_type, occurred_at, details, actor",
         event.url_id,
         event.user_id,
         event.event_type,
         event.details,
-        event.occurred_at
+        event.occurred_at,
+        event.actor
     )
     .fetch_one(db)
     .await
 }
 
-/// Writes one event of `event_type` per link, all stamped now (one statement,
-/// however many links a user had).
+/// Writes one event of `event_type` per link, all stamped now and caused by
+/// `actor` (one statement, however many links a user had).
 pub async fn insert_for_links(
     db: impl PgExecutor<'_>,
+    actor: &str,
     event_type: &str,
     url_ids: &[i64],
     user_ids: &[i64],
     details: &[Value],
 ) -> sqlx::Result<u64> {
     let done = sqlx::query!(
-        "INSERT INTO events (url_id, user_id, event_type, details)
-         SELECT u, r, $1, d FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(u, r, d)",
+        "INSERT INTO events (url_id, user_id, event_type, details, actor)
+         SELECT u, r, $1, d, $5 FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(u, r, d)",
         event_type,
         url_ids,
         user_ids,
-        details
+        details,
+        actor
     )
     .execute(db)
     .await?;
@@ -70,6 +77,7 @@ pub struct EventFilter {
     pub url_id: Option<i64>,
     pub user_id: Option<i64>,
     pub event_type: Option<String>,
+    pub actor: Option<String>,
 }
 
 pub async fn list(
@@ -80,16 +88,18 @@ pub async fn list(
 ) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as!(
         EventRow,
-        "SELECT id, url_id, user_id, event_type, occurred_at, details FROM events
+        "SELECT id, url_id, user_id, event_type, occurred_at, details, actor FROM events
          WHERE ($1::bigint IS NULL OR url_id = $1)
            AND ($2::bigint IS NULL OR user_id = $2)
            AND ($3::text IS NULL OR event_type = $3)
+           AND ($6::text IS NULL OR actor = $6)
          ORDER BY id LIMIT $4 OFFSET $5",
         filter.url_id,
         filter.user_id,
         filter.event_type.as_deref(),
         limit,
-        offset
+        offset,
+        filter.actor.as_deref()
     )
     .fetch_all(db)
     .await
@@ -100,10 +110,12 @@ pub async fn count(db: impl PgExecutor<'_>, filter: &EventFilter) -> sqlx::Resul
         r#"SELECT count(*) AS "n!" FROM events
            WHERE ($1::bigint IS NULL OR url_id = $1)
              AND ($2::bigint IS NULL OR user_id = $2)
-             AND ($3::text IS NULL OR event_type = $3)"#,
+             AND ($3::text IS NULL OR event_type = $3)
+             AND ($4::text IS NULL OR actor = $4)"#,
         filter.url_id,
         filter.user_id,
-        filter.event_type.as_deref()
+        filter.event_type.as_deref(),
+        filter.actor.as_deref()
     )
     .fetch_one(db)
     .await?;

@@ -225,20 +225,26 @@ pub async fn first_missing_event_user(
     .await
 }
 
-pub async fn upsert_events(db: impl PgExecutor<'_>, rows: &EventColumns) -> sqlx::Result<u64> {
+/// Writes the file's events; `actor` is the import's (`import:<key name>`).
+pub async fn upsert_events(
+    db: impl PgExecutor<'_>,
+    rows: &EventColumns,
+    actor: &str,
+) -> sqlx::Result<u64> {
     let done = sqlx::query!(
-        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details, actor)
+         SELECT *, $7 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
                               $5::timestamptz[], $6::jsonb[])
          ON CONFLICT (id) DO UPDATE SET url_id = EXCLUDED.url_id, user_id = EXCLUDED.user_id,
              event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,
-             details = EXCLUDED.details",
+             details = EXCLUDED.details, actor = EXCLUDED.actor",
         &rows.ids,
         &rows.url_ids as &[Option<i64>],
         &rows.user_ids as &[Option<i64>],
         &rows.event_types,
         &rows.occurred_at,
-        &rows.details
+        &rows.details,
+        actor
     )
     .execute(db)
     .await?;

@@ -19,8 +19,9 @@ struct EventRecord {
     details: Option<String>,
 }
 
-/// Checks every row, then upserts them all in one transaction.
-pub async fn import(pool: &PgPool, upload: &CsvUpload) -> ApiResult<ImportResult> {
+/// Checks every row, then upserts them all in one transaction, each row
+/// recording `actor` (`import:<key name>`).
+pub async fn import(pool: &PgPool, upload: &CsvUpload, actor: &str) -> ApiResult<ImportResult> {
     let records: Vec<EventRecord> = upload.records()?;
     let rows = columns(&records)?;
     let mut tx = pool.begin().await?;
@@ -31,7 +32,7 @@ pub async fn import(pool: &PgPool, upload: &CsvUpload) -> ApiResult<ImportResult
     if let Some(row) = imports::first_missing_event_user(&mut *tx, &rows.user_ids).await? {
         return Err(row_error(row as usize, "user_id", "names no existing user"));
     }
-    imports::upsert_events(&mut *tx, &rows).await?;
+    imports::upsert_events(&mut *tx, &rows, actor).await?;
     imports::bump_id_sequence(&mut *tx, Table::Events).await?;
     tx.commit().await?;
     Ok(ImportResult::of(records.len()))

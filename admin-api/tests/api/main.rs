@@ -4,11 +4,14 @@
 
 mod support;
 
+mod actors;
 mod auth;
 mod docs;
 mod events;
 mod imports;
+mod limits;
 mod link_sync;
 mod probes;
+mod server;
 mod urls;
 mod users;
