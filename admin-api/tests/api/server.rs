@@ -86,7 +86,7 @@ async fn the_router_sees_each_connections_peer_address(pool: PgPool) {
     settings.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
     settings.auth_failure_rate = Rate {
         count: 1,
-        per: Duration::from_secs(60),
+        per: Duration::from_secs(3600),
     };
     let app = TestApp::with_settings(pool, settings);
     let shutdown = CancellationToken::new();
