@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import secrets
 import signal
 import socket
 import statistics
@@ -41,9 +42,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The admin API's key for this run (it is closed by default); sent on every
+# request, which the redirector ignores.
+ADMIN_KEY = secrets.token_hex(32)
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
 def http(method, url, body=None, headers=None, timeout=30):
     """(status, headers, body bytes); never raises for HTTP errors."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    request = urllib.request.Request(url, data=body, method=method, headers={**AUTH, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.headers, response.read()
@@ -139,7 +146,8 @@ def service_env(extra):
 
 def start_admin(procs, port):
     child = procs.start("admin-api", [f"{os.environ['BIN']}/admin-api"],
-                        service_env({"ADMIN_LISTEN": f"127.0.0.1:{port}", "PUBLIC_BASE_URL": "http://127.0.0.1:1"}))
+                        service_env({"ADMIN_LISTEN": f"127.0.0.1:{port}", "PUBLIC_BASE_URL": "http://127.0.0.1:1",
+                                     "ADMIN_API_KEYS": ADMIN_KEY}))
     wait_http(f"http://127.0.0.1:{port}/health")
     return child
 
@@ -166,7 +174,8 @@ def random_codes(count, seed):
 
 def upload(admin, path, filename):
     result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"file=@{filename}",
-                             f"{admin}{path}"], capture_output=True, text=True, check=True)
+                             "-H", f"Authorization: Bearer {ADMIN_KEY}", f"{admin}{path}"],
+                            capture_output=True, text=True, check=True)
     if result.stdout != "201":
         raise SystemExit(f"import {filename} into {path}: HTTP {result.stdout}")
 

@@ -6,7 +6,7 @@
 
 Most simulated users follow links (redirects); some manage users and links
 and read events and stats, as the old service's clients did. Set
-ADMIN_API_KEY when the admin API requires a key.
+ADMIN_API_KEY to the admin API's key (it is closed by default).
 """
 
 import os

@@ -13,6 +13,11 @@
 # (seconds to wait for /health, default 120); everything else (e.g.
 # ADMIN_API_KEYS, RUST_LOG, see .env.example) is passed through to the
 # services. PUBLIC_BASE_URL defaults to the redirector's URL.
+#
+# The admin API is closed by default: unless ADMIN_API_KEYS is set (or
+# ADMIN_ALLOW_OPEN=true), a local key is generated once, kept in the state
+# dir (<state>/admin-api.key, reused across runs), passed as ADMIN_API_KEYS
+# and printed; scripts/seed.sh finds it there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -132,6 +137,25 @@ DEPS_UP=1
 deps_start "$STATE_DIR"
 export DATABASE_URL REDIS_URL
 
+# ---- the admin API's key ------------------------------------------------------
+key_note=
+if [[ -z ${ADMIN_API_KEYS:-} && ${ADMIN_ALLOW_OPEN:-false} != true ]]; then
+  key_file=$STATE_DIR/admin-api.key
+  if [[ ! -s $key_file ]]; then
+    (
+      umask 077
+      head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key_file"
+    )
+    log "generated a local admin API key in $key_file"
+  fi
+  ADMIN_API_KEYS=$(<"$key_file")
+  export ADMIN_API_KEYS
+  key_note="  Admin API key: $ADMIN_API_KEYS
+                 (send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>';
+                  kept in $key_file)
+"
+fi
+
 admin_url="http://${admin_host/127.0.0.1/localhost}:$admin_port"
 redir_url="http://${redir_host/127.0.0.1/localhost}:$redir_port"
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-$redir_url}
@@ -189,7 +213,7 @@ cat >&2 <<EOF
 
   Admin API:     $admin_url
   Swagger UI:    $admin_url/apidocs/
-  Redirector:    $redir_url
+$key_note  Redirector:    $redir_url
   DATABASE_URL:  $DATABASE_URL
   REDIS_URL:     $REDIS_URL
   Logs:          $STATE_DIR/admin-api.log, $STATE_DIR/redirector.log

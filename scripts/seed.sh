@@ -5,8 +5,9 @@
 #   ./scripts/seed.sh
 #
 # Environment: ADMIN_URL (default http://localhost:8081), ADMIN_API_KEY (sent
-# as X-API-Key when set; defaults to the first key of ADMIN_API_KEYS, the
-# server-side list, when only that is set).
+# as X-API-Key; defaults to the first key of ADMIN_API_KEYS, the server-side
+# list, when only that is set, and otherwise to the key ./scripts/run.sh
+# generated in its state dir).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +22,17 @@ command -v curl >/dev/null 2>&1 || {
 }
 
 key=${ADMIN_API_KEY:-${ADMIN_API_KEYS:-}}
+if [[ -z $key ]]; then
+  # Where scripts/run.sh keeps its state (and its fallback when the postgres
+  # user cannot reach .local/run).
+  fallback=/tmp/urlshortener-run-$(id -u)-$(printf '%s' "$ROOT" | cksum | cut -d ' ' -f 1)
+  for file in "$ROOT/.local/run/admin-api.key" "$fallback/admin-api.key"; do
+    if [[ -s $file ]]; then
+      key=$(<"$file")
+      break
+    fi
+  done
+fi
 key=${key%%,*}
 key=${key//[[:space:]]/}
 auth=()

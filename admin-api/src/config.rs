@@ -8,7 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::{DatabaseArgs, RedisArgs, TelemetryArgs, parse_duration, parse_secret};
+use shared::client_ip::{TrustedProxies, parse_trusted};
+use shared::config::{
+    DatabaseArgs, Rate, RedisArgs, TelemetryArgs, parse_duration, parse_rate, parse_secret,
+};
+
+use crate::auth::MIN_KEY_LENGTH;
 
 /// The shortener's admin API: users, links, events, bulk import; owns all writes.
 #[derive(Debug, Parser)]
@@ -35,9 +40,48 @@ pub struct Config {
     )]
     pub public_base_url: url::Url,
 
-    /// Comma-separated API keys; when unset the API is open (a warning is logged).
+    /// Comma-separated API keys, each at least 32 characters; events name
+    /// them `env-1`, `env-2`, … Without a key the API refuses to start
+    /// unless ADMIN_ALLOW_OPEN=true.
     #[arg(long, env = "ADMIN_API_KEYS", value_parser = parse_secret, hide_env_values = true, global = true)]
     pub admin_api_keys: Option<SecretString>,
+
+    /// Run without API keys: anyone who can reach the API may use it (for
+    /// local use only; a warning is logged at start). Ignored when keys are set.
+    #[arg(long, env = "ADMIN_ALLOW_OPEN", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub allow_open: bool,
+
+    /// Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For
+    /// names the client (for the limits per client address).
+    #[arg(long, env = "ADMIN_TRUSTED_PROXIES", default_value = "", value_parser = parse_trusted, global = true)]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Failed key attempts per client address (`20/min`; bursts up to 10×;
+    /// `0` turns it off); past it 429 with Retry-After.
+    #[arg(long, env = "ADMIN_AUTH_FAILURE_RATE", default_value = "20/min", value_parser = parse_rate, global = true)]
+    pub auth_failure_rate: Rate,
+
+    /// Writes (POST, PUT, PATCH, DELETE) per key, or per client address when
+    /// open (`50/s`; bursts up to 10×; `0` turns it off); past it 429.
+    #[arg(long, env = "ADMIN_WRITE_RATE", default_value = "50/s", value_parser = parse_rate, global = true)]
+    pub write_rate: Rate,
+
+    /// Longest a request may take, bulk uploads excepted; past it 408.
+    #[arg(long, env = "ADMIN_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+
+    /// Longest the body of a bulk upload may take to arrive; past it 408.
+    #[arg(long, env = "ADMIN_BODY_TIMEOUT", default_value = "120s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
+    /// Time a client has to send its request head; past it the connection is closed.
+    #[arg(long, env = "ADMIN_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line and headers) in bytes; past it 431.
+    #[arg(long, env = "ADMIN_MAX_HEADER_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(8_192..=1_048_576), global = true)]
+    pub max_header_bytes: u32,
 
     /// Length of generated short codes (6 to 16).
     #[arg(long, env = "SHORT_CODE_LENGTH", default_value_t = 7,
@@ -165,10 +209,36 @@ impl Config {
             );
         }
         self.api_keys().context("ADMIN_API_KEYS")?;
+        for (name, value) in [
+            ("ADMIN_REQUEST_TIMEOUT", self.request_timeout),
+            ("ADMIN_BODY_TIMEOUT", self.body_timeout),
+            ("ADMIN_HEADER_READ_TIMEOUT", self.header_read_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be more than zero");
+            }
+        }
+        let keys = self.api_keys().context("ADMIN_API_KEYS")?;
+        // `migrate` serves nothing, so it needs no key (the k8s Job has none).
+        if keys.is_empty() && !self.allow_open && self.command != Some(Command::Migrate) {
+            bail!(
+                "no API key: set ADMIN_API_KEYS (comma-separated keys of at least \
+                 {MIN_KEY_LENGTH} characters), or ADMIN_ALLOW_OPEN=true to run without auth"
+            );
+        }
         Ok(())
     }
 
-    /// The configured API keys (empty: the API is open).
+    /// The connection limits of the server.
+    pub fn server_limits(&self) -> crate::ServerLimits {
+        crate::ServerLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_header_bytes: self.max_header_bytes as usize,
+        }
+    }
+
+    /// The configured API keys (empty: none configured), each checked to be
+    /// long enough. Messages name a key by position, never by value.
     pub fn api_keys(&self) -> anyhow::Result<Vec<SecretString>> {
         let Some(raw) = &self.admin_api_keys else {
             return Ok(Vec::new());
@@ -181,7 +251,16 @@ impl Config {
             .map(|k| SecretString::from(k.to_owned()))
             .collect();
         if keys.is_empty() {
-            bail!("is set but holds no key; unset it to run without auth");
+            bail!("is set but holds no key");
+        }
+        for (index, key) in keys.iter().enumerate() {
+            let length = key.expose_secret().chars().count();
+            if length < MIN_KEY_LENGTH {
+                bail!(
+                    "key {} has {length} characters; each key needs at least {MIN_KEY_LENGTH}",
+                    index + 1
+                );
+            }
         }
         Ok(keys)
     }
@@ -213,10 +292,27 @@ mod tests {
         Config::try_parse_from(std::iter::once("admin-api").chain(args.iter().copied()))
     }
 
+    const KEY_1: &str = "0123456789abcdef0123456789abcdef";
+    const KEY_2: &str = "fedcba9876543210fedcba9876543210-2";
+
     #[test]
-    fn defaults_are_valid_and_serve() {
-        let config = parse(&[]).expect("defaults parse");
+    fn defaults_are_valid_and_serve_once_open_is_allowed() {
+        let config = parse(&["--allow-open", "true"]).expect("defaults parse");
         config.validate().expect("defaults are valid");
+        assert_eq!(
+            config.write_rate,
+            Rate {
+                count: 50,
+                per: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            config.auth_failure_rate,
+            Rate {
+                count: 20,
+                per: Duration::from_secs(60)
+            }
+        );
         assert_eq!(config.command, None);
         assert_eq!(config.listen.port(), 8081);
         assert_eq!(config.short_code_length, 7);
@@ -233,6 +329,9 @@ mod tests {
             &["--db-max-connections", "0"],
             &["--import-max-rows", "0"],
             &["--log-format", "xml"],
+            &["--write-rate", "fast"],
+            &["--trusted-proxies", "proxy.local"],
+            &["--max-header-bytes", "100"],
         ];
         for args in refused_by_clap {
             assert!(parse(args).is_err(), "{args:?} should be refused");
@@ -243,9 +342,11 @@ mod tests {
             &["--database-url", "mysql://x/y"],
             &["--statement-timeout", "0s"],
             &["--import-statement-timeout", "0s"],
+            &["--request-timeout", "0s"],
         ];
         for args in refused_by_validate {
-            let config = parse(args).expect("parses");
+            let args = [&["--allow-open", "true"], *args].concat();
+            let config = parse(&args).expect("parses");
             assert!(
                 config.validate().is_err(),
                 "{args:?} should fail validation"
@@ -255,15 +356,55 @@ mod tests {
 
     #[test]
     fn api_keys_are_split_and_trimmed() {
-        let config = parse(&["--admin-api-keys", "k1, k2 ,,k3", "migrate"]).expect("parses");
+        let raw = format!("{KEY_1}, {KEY_2} ,,");
+        let config = parse(&["--admin-api-keys", &raw, "migrate"]).expect("parses");
         let keys: Vec<String> = config
             .api_keys()
             .expect("valid")
             .iter()
             .map(|k| k.expose_secret().to_owned())
             .collect();
-        assert_eq!(keys, ["k1", "k2", "k3"]);
+        assert_eq!(keys, [KEY_1, KEY_2]);
         assert_eq!(config.command, Some(Command::Migrate));
+    }
+
+    #[test]
+    fn serving_needs_a_key_or_an_explicit_open_mode() {
+        let error = parse(&[])
+            .expect("parses")
+            .validate()
+            .expect_err("closed by default");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("ADMIN_API_KEYS") && message.contains("ADMIN_ALLOW_OPEN"),
+            "{message}"
+        );
+        parse(&["--admin-api-keys", KEY_1])
+            .expect("parses")
+            .validate()
+            .expect("a key is enough");
+        parse(&["migrate"])
+            .expect("parses")
+            .validate()
+            .expect("migrate needs no key");
+    }
+
+    #[test]
+    fn short_keys_are_refused_without_being_shown() {
+        let raw = format!("{KEY_1},short-secret");
+        let error = parse(&["--admin-api-keys", &raw, "--allow-open", "true"])
+            .expect("parses")
+            .validate()
+            .expect_err("key 2 is too short");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("key 2") && message.contains("32"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("short-secret") && !message.contains(KEY_1),
+            "{message}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_UNAVAILABLE_SECS: &str = "5";
+const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 5;
 
 /// The error body of the HTTP contract (a superset of the old service's).
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,6 +43,8 @@ pub struct ApiError {
     message: String,
     details: Option<BTreeMap<String, String>>,
     row: Option<u64>,
+    /// Seconds for `Retry-After` (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -53,6 +55,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             row: None,
+            retry_after: None,
         }
     }
 
@@ -120,22 +123,44 @@ impl ApiError {
         .with_detail(field, &problem)
     }
 
+    /// 408: the client took too long to send `what`.
+    pub fn request_timeout(what: &str) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("{what} took too long to arrive"),
+        )
+    }
+
+    /// 429 with `Retry-After`: the client may try again after `wait`
+    /// (rounded up to whole seconds, at least one).
+    pub fn rate_limited(message: &str, wait: std::time::Duration) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        error.retry_after =
+            Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0 || wait.is_zero()));
+        error
+    }
+
     /// 503: a dependency the request needs is down.
     pub fn unavailable(what: &str) -> Self {
-        Self::new(
+        let mut error = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             format!("{what} is unavailable, try again shortly"),
-        )
+        );
+        error.retry_after = Some(RETRY_AFTER_UNAVAILABLE_SECS);
+        error
     }
 
     /// 503: a query ran past the statement timeout.
     pub fn query_timed_out() -> Self {
-        Self::new(
+        let mut error = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "the database took too long to answer, try again shortly",
-        )
+        );
+        error.retry_after = Some(RETRY_AFTER_UNAVAILABLE_SECS);
+        error
     }
 
     /// 500: logs the cause here, answers a body without it.
@@ -160,6 +185,7 @@ impl ApiError {
                 ("bad_request", "the request could not be read")
             }
             StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long"),
+            StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests; slow down"),
             s if s.is_server_error() => ("internal_error", "internal server error"),
             _ => ("error", "the request failed"),
         };
@@ -198,11 +224,10 @@ impl IntoResponse for ApiError {
             row: self.row,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE_SECS),
-            );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

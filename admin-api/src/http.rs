@@ -12,11 +12,12 @@ mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, header};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,10 +32,10 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api_router().split_for_parts();
+    let (api, openapi) = api_router(&state).split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
-        crate::auth::require_api_key,
+        crate::auth::authenticate,
     ));
     let (probes, _) = health::router().split_for_parts();
     Router::new()
@@ -55,12 +56,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The documented resource routes (everything that needs an API key).
-fn api_router() -> OpenApiRouter<AppState> {
+/// The documented resource routes (everything that needs an API key). Each
+/// request is bounded by `ADMIN_REQUEST_TIMEOUT` (408 JSON past it), except
+/// bulk imports: their upload has `ADMIN_BODY_TIMEOUT` and one runs at a time.
+fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
     let bulk = OpenApiRouter::new()
         .merge(users::bulk_router())
         .merge(urls::bulk_router())
         .merge(events::bulk_router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::bulk_upload,
+        ))
         .layer(DefaultBodyLimit::max(CSV_BODY_LIMIT));
     let mut openapi = docs::ApiDoc::openapi();
     openapi.merge(health::router().into_openapi());
@@ -70,6 +77,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(stats::router())
         .merge(qr::router())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout,
+        ))
         .merge(bulk)
 }
 

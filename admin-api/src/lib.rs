@@ -10,11 +10,13 @@ mod error;
 mod extract;
 mod http;
 mod import;
+mod limits;
 mod link_sync;
 mod metrics;
 mod pagination;
 mod patch;
 mod rollups;
+mod server;
 mod short_codes;
 mod state;
 mod validate;
@@ -31,13 +33,17 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
+use crate::limits::Limits;
+
+pub use crate::auth::{ApiKeys, MIN_KEY_LENGTH};
 pub use crate::config::{Command, Config};
 pub use crate::db::MIGRATOR;
 pub use crate::drain::{Drain, DrainSettings, Round};
 pub use crate::http::router;
 pub use crate::link_sync::{LinkSync, SyncSettings, WRITE_IF_NEWER};
 pub use crate::metrics::Metrics;
-pub use crate::state::{ApiKeys, AppState, Settings};
+pub use crate::server::ServerLimits;
+pub use crate::state::{AppState, Settings};
 
 /// Opens the Postgres pool the configuration describes. Connections are made
 /// lazily, so the process starts (and answers `/health`, and 503s) while
@@ -91,6 +97,11 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     settings.import_max_rows = usize::try_from(config.import_max_rows)
         .context("ADMIN_IMPORT_MAX_ROWS does not fit this platform")?;
     settings.import_statement_timeout = config.import_statement_timeout;
+    settings.trusted_proxies = config.trusted_proxies.0.clone();
+    settings.auth_failure_rate = config.auth_failure_rate;
+    settings.write_rate = config.write_rate;
+    settings.request_timeout = config.request_timeout;
+    settings.body_timeout = config.body_timeout;
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     // The drain's blocking reads get a connection, and a timeout, of their own.
     let drain_valkey = Valkey::new(
@@ -139,6 +150,7 @@ pub fn build(
     });
     let state = AppState {
         pool,
+        limits: Arc::new(Limits::new(&settings)),
         settings: Arc::new(settings),
         metrics: Arc::new(metrics),
         links: Arc::new(links),
@@ -146,15 +158,15 @@ pub fn build(
     (state, drain)
 }
 
-/// Serves the router on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// Serves the router on `listener` with the connection `limits` until
+/// `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    server::serve(listener, router(state), limits, shutdown)
         .await
         .context("while serving HTTP")
 }

@@ -39,7 +39,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let (state, drain) = admin_api::from_config(&config, pool)?;
     if state.settings.api_keys.is_open() {
-        tracing::warn!("ADMIN_API_KEYS is unset: the admin API is open to anyone who can reach it");
+        tracing::warn!(
+            "ADMIN_ALLOW_OPEN=true and no ADMIN_API_KEYS: the admin API is open to anyone who can reach it"
+        );
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -59,7 +61,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         async move { links.run(shutdown).await }
     });
-    let served = admin_api::serve(listener, state, shutdown.clone().cancelled_owned());
+    let served = admin_api::serve(
+        listener,
+        state,
+        config.server_limits(),
+        shutdown.clone().cancelled_owned(),
+    );
     // After the signal, in-flight requests get the grace period to finish.
     let grace = config.shutdown_timeout;
     let result = tokio::select! {

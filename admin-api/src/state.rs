@@ -2,11 +2,13 @@
 //! clone (everything is behind `Arc` or is a pool handle).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use shared::config::Rate;
 use sqlx::PgPool;
-use subtle::ConstantTimeEq;
 
+use crate::auth::ApiKeys;
+use crate::limits::Limits;
 use crate::link_sync::{LinkSync, SyncSettings};
 use crate::metrics::Metrics;
 
@@ -18,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Write-through of link records to Valkey.
     pub links: Arc<LinkSync>,
+    /// Rate limits and the import slot.
+    pub limits: Arc<Limits>,
 }
 
 /// Settings the handlers read.
@@ -40,10 +44,22 @@ pub struct Settings {
     pub import_max_rows: usize,
     /// Statement timeout inside an import's transaction.
     pub import_statement_timeout: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed key attempts per client address.
+    pub auth_failure_rate: Rate,
+    /// Writes per key (per client address when open).
+    pub write_rate: Rate,
+    /// Bound on a request (bulk uploads excepted), 408 past it.
+    pub request_timeout: Duration,
+    /// Bound on reading a bulk upload's body, 408 past it.
+    pub body_timeout: Duration,
 }
 
 impl Settings {
-    /// Settings for tests and local use: open API, default lengths.
+    /// Settings for tests and local use: open API, default lengths, limits
+    /// and timeouts, except that writes are not rate-limited (tests write in
+    /// bursts; the binary's configuration turns the limit on).
     pub fn new(public_base: &str) -> Self {
         let public_host = url::Url::parse(public_base)
             .ok()
@@ -57,29 +73,14 @@ impl Settings {
             link_sync: SyncSettings::default(),
             import_max_rows: 1_000_000,
             import_statement_timeout: std::time::Duration::from_secs(300),
+            trusted_proxies: Vec::new(),
+            auth_failure_rate: Rate {
+                count: 20,
+                per: Duration::from_secs(60),
+            },
+            write_rate: Rate::OFF,
+            request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(120),
         }
-    }
-}
-
-/// The accepted API keys, compared in constant time and never printed.
-#[derive(Debug, Default)]
-pub struct ApiKeys(Vec<SecretString>);
-
-impl ApiKeys {
-    pub fn new(keys: Vec<SecretString>) -> Self {
-        Self(keys)
-    }
-
-    /// Whether no key is configured (the API is open).
-    pub fn is_open(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether `candidate` is one of the keys. Every key is compared, in
-    /// constant time, so timing tells nothing about which one nearly matched.
-    pub fn accepts(&self, candidate: &str) -> bool {
-        self.0.iter().fold(false, |found, key| {
-            found | bool::from(key.expose_secret().as_bytes().ct_eq(candidate.as_bytes()))
-        })
     }
 }

@@ -135,10 +135,74 @@ pub fn parse_duration(value: &str) -> Result<Duration, humantime::DurationError>
     humantime::parse_duration(value)
 }
 
+/// A rate limit such as `50/s` or `20/min`: `count` events per `per`.
+/// A count of zero (written `0`) turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// No limit.
+    pub const OFF: Rate = Rate {
+        count: 0,
+        per: Duration::from_secs(1),
+    };
+
+    /// Whether the limit is turned off.
+    pub fn is_off(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Parses a rate: `N/s`, `N/min`, `N/h` (also `sec`, `second`, `minute`,
+/// `hour`), or `0` for off.
+pub fn parse_rate(value: &str) -> Result<Rate, String> {
+    let value = value.trim();
+    if value == "0" {
+        return Ok(Rate::OFF);
+    }
+    let bad = || format!("{value:?} is not a rate such as 50/s, 20/min or 0");
+    let (count, unit) = value.split_once('/').ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    Ok(Rate { count, per })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn rates_are_parsed_with_their_unit() {
+        let rate = |count, secs| {
+            Ok(Rate {
+                count,
+                per: Duration::from_secs(secs),
+            })
+        };
+        let cases = [
+            ("50/s", rate(50, 1)),
+            ("20/min", rate(20, 60)),
+            (" 3 / hour ", rate(3, 3600)),
+            ("0", Ok(Rate::OFF)),
+            ("0/s", rate(0, 1)),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(parse_rate(raw), expected, "rate {raw:?}");
+        }
+        for raw in ["", "50", "50/fortnight", "-1/s", "x/s", "1.5/s"] {
+            assert!(parse_rate(raw).is_err(), "{raw:?} should be refused");
+        }
+        assert!(parse_rate("0/s").expect("valid").is_off());
+    }
 
     #[derive(Parser)]
     struct Cli {

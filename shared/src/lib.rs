@@ -7,6 +7,7 @@
 //! never the reverse.
 
 pub mod backoff;
+pub mod client_ip;
 pub mod config;
 pub mod dependencies;
 pub mod exposition;

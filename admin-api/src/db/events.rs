@@ -15,6 +15,8 @@ pub struct EventRow {
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     pub details: Value,
+    /// Who caused it (see `crate::auth::Actor`).
+    pub actor: String,
 }
 
 /// An event to write.
@@ -26,40 +28,45 @@ pub struct NewEvent<'a> {
     pub details: Value,
     /// `None`: now.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Who caused it.
+    pub actor: &'a str,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> sqlx::Result<EventRow> {
     sqlx::query_as!(
         EventRow,
-        "INSERT INTO events (url_id, user_id, event_type, details, occurred_at)
-         VALUES ($1, $2, $3, $4, COALESCE($5, date_trunc('second', now())))
-         RETURNING id, url_id, user_id, event_type, occurred_at, details",
+        "INSERT INTO events (url_id, user_id, event_type, details, occurred_at, actor)
+         VALUES ($1, $2, $3, $4, COALESCE($5, date_trunc('second', now())), $6)
+         RETURNING id, url_id, user_id, event_type, occurred_at, details, actor",
         event.url_id,
         event.user_id,
         event.event_type,
         event.details,
-        event.occurred_at
+        event.occurred_at,
+        event.actor
     )
     .fetch_one(db)
     .await
 }
 
-/// Writes one event of `event_type` per link, all stamped now (one statement,
-/// however many links a user had).
+/// Writes one event of `event_type` per link, all stamped now and caused by
+/// `actor` (one statement, however many links a user had).
 pub async fn insert_for_links(
     db: impl PgExecutor<'_>,
+    actor: &str,
     event_type: &str,
     url_ids: &[i64],
     user_ids: &[i64],
     details: &[Value],
 ) -> sqlx::Result<u64> {
     let done = sqlx::query!(
-        "INSERT INTO events (url_id, user_id, event_type, details)
-         SELECT u, r, $1, d FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(u, r, d)",
+        "INSERT INTO events (url_id, user_id, event_type, details, actor)
+         SELECT u, r, $1, d, $5 FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(u, r, d)",
         event_type,
         url_ids,
         user_ids,
-        details
+        details,
+        actor
     )
     .execute(db)
     .await?;
@@ -72,6 +79,7 @@ pub struct EventFilter {
     pub url_id: Option<i64>,
     pub user_id: Option<i64>,
     pub event_type: Option<String>,
+    pub actor: Option<String>,
 }
 
 /// The events matching `filter` with ids above `after_id`, by id.
@@ -84,18 +92,20 @@ pub async fn list(
 ) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as!(
         EventRow,
-        "SELECT id, url_id, user_id, event_type, occurred_at, details FROM events
+        "SELECT id, url_id, user_id, event_type, occurred_at, details, actor FROM events
          WHERE ($1::bigint IS NULL OR url_id = $1)
            AND ($2::bigint IS NULL OR user_id = $2)
            AND ($3::text IS NULL OR event_type = $3)
            AND id > $4
+           AND ($7::text IS NULL OR actor = $7)
          ORDER BY id LIMIT $5 OFFSET $6",
         filter.url_id,
         filter.user_id,
         filter.event_type.as_deref(),
         after_id,
         limit,
-        offset
+        offset,
+        filter.actor.as_deref()
     )
     .fetch_all(db)
     .await
@@ -110,11 +120,13 @@ pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &EventFilter) -> sqlx
                WHERE ($1::bigint IS NULL OR url_id = $1)
                  AND ($2::bigint IS NULL OR user_id = $2)
                  AND ($3::text IS NULL OR event_type = $3)
+                 AND ($5::text IS NULL OR actor = $5)
                LIMIT $4) AS capped"#,
         filter.url_id,
         filter.user_id,
         filter.event_type.as_deref(),
-        EXACT_COUNT_LIMIT + 1
+        EXACT_COUNT_LIMIT + 1,
+        filter.actor.as_deref()
     )
     .fetch_one(db)
     .await?;
@@ -125,10 +137,12 @@ pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &EventFilter) -> sqlx
         "EXPLAIN (FORMAT JSON) SELECT 1 FROM events
          WHERE ($1::bigint IS NULL OR url_id = $1)
            AND ($2::bigint IS NULL OR user_id = $2)
-           AND ($3::text IS NULL OR event_type = $3)",
+           AND ($3::text IS NULL OR event_type = $3)
+           AND ($4::text IS NULL OR actor = $4)",
         filter.url_id,
         filter.user_id,
-        filter.event_type.as_deref()
+        filter.event_type.as_deref(),
+        filter.actor.as_deref()
     )
     .fetch_one(db)
     .await?;

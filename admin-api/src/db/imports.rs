@@ -324,11 +324,16 @@ pub async fn first_event_rewritten(
 /// Inserts the rows whose ids are new; existing events are left as they are
 /// (the caller has checked that they match). The import's event writes are
 /// all here.
-pub async fn insert_new_events(db: impl PgExecutor<'_>, rows: &EventColumns) -> sqlx::Result<u64> {
+/// Each row records `actor`, the import's (`import:<key name>`).
+pub async fn insert_new_events(
+    db: impl PgExecutor<'_>,
+    rows: &EventColumns,
+    actor: &str,
+) -> sqlx::Result<u64> {
     let done = sqlx::query!(
-        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details)
+        "INSERT INTO events (id, url_id, user_id, event_type, occurred_at, details, actor)
          SELECT r.id, r.url_id, r.user_id, r.event_type,
-                COALESCE(r.occurred_at, date_trunc('second', now())), r.details
+                COALESCE(r.occurred_at, date_trunc('second', now())), r.details, $7
          FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
                      $5::timestamptz[], $6::jsonb[])
               AS r(id, url_id, user_id, event_type, occurred_at, details)
@@ -338,7 +343,8 @@ pub async fn insert_new_events(db: impl PgExecutor<'_>, rows: &EventColumns) -> 
         &rows.user_ids as &[Option<i64>],
         &rows.event_types,
         &rows.occurred_at as &[Option<DateTime<Utc>>],
-        &rows.details
+        &rows.details,
+        actor
     )
     .execute(db)
     .await?;

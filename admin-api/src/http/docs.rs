@@ -13,7 +13,11 @@ use utoipa::{Modify, OpenApi};
             `{code, status, message, error, details?}`. Lists take `page` and `per_page` \
             and answer `X-Total-Count` and `Link` headers. Timestamps are UTC \
             `YYYY-MM-DDTHH:MM:SS`; inputs also accept RFC 3339 with an offset. \
-            When `ADMIN_API_KEYS` is set, send `Authorization: Bearer <key>` or `X-API-Key`."
+            Every endpoint but the probes, metrics and these docs needs a key: send \
+            `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise). \
+            Repeated failures from one address, writes past a key's rate, and a second \
+            concurrent import get 429 with `Retry-After`; a request past its time 408. \
+            Events name their `actor` (the key's name, `open`, `import:<key>`, `system`)."
     ),
     modifiers(&Security),
     tags((name = "users"), (name = "urls"), (name = "events"), (name = "health"))

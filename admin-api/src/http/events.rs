@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::Actor;
 use crate::db::events::{self, EventFilter, EventRow, NewEvent};
 use crate::db::{urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -39,6 +40,10 @@ pub struct EventResponse {
     timestamp: DateTime<Utc>,
     #[schema(value_type = Object)]
     details: serde_json::Value,
+    /// Who caused it: an API key's name, `open` (no keys configured),
+    /// `import:<key name>` for imported rows, `system` for visits and what
+    /// the system does by itself.
+    actor: String,
 }
 
 impl From<EventRow> for EventResponse {
@@ -50,6 +55,7 @@ impl From<EventRow> for EventResponse {
             event_type: row.event_type,
             timestamp: row.occurred_at,
             details: row.details,
+            actor: row.actor,
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct EventQuery {
     url_id: Option<i64>,
     user_id: Option<i64>,
     event_type: Option<String>,
+    /// Only events caused by this actor (`env-1`, `open`, `system`, `import:env-1`, …).
+    actor: Option<String>,
 }
 
 /// List events, oldest first.
@@ -100,6 +108,7 @@ async fn list_events(
         url_id: query.url_id,
         user_id: query.user_id,
         event_type: query.event_type,
+        actor: query.actor,
     };
     let rows = events::list(
         &state.pool,
@@ -120,6 +129,7 @@ async fn list_events(
               (status = 404, body = ErrorBody, description = "Unknown url or user"), (status = 422, body = ErrorBody)))]
 async fn create_event(
     State(state): State<AppState>,
+    actor: Actor,
     JsonBody(body): JsonBody<CreateEvent>,
 ) -> ApiResult<Response> {
     validate::event_type(&body.event_type).map_err(|p| ApiError::validation("event_type", p))?;
@@ -137,6 +147,7 @@ async fn create_event(
         event_type: &body.event_type,
         details,
         occurred_at: body.timestamp.map(|t| t.0),
+        actor: actor.name(),
     };
     let row = events::insert(&state.pool, &event).await?;
     Ok((StatusCode::CREATED, axum::Json(EventResponse::from(row))).into_response())
@@ -148,7 +159,13 @@ async fn create_event(
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn import_events(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
-    let result = crate::import::events::import(&state.pool, &upload, &state.settings).await?;
+async fn import_events(
+    State(state): State<AppState>,
+    actor: Actor,
+    upload: CsvUpload,
+) -> ApiResult<Response> {
+    let result =
+        crate::import::events::import(&state.pool, &upload, &state.settings, &actor.import())
+            .await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

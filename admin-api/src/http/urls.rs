@@ -10,6 +10,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::Actor;
 use crate::db::urls::{NewUrl, UrlFields, UrlFilter, UrlRow};
 use crate::db::{events, urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -184,6 +185,7 @@ async fn list_urls(
               (status = 409, body = ErrorBody, description = "Custom code taken"), (status = 422, body = ErrorBody)))]
 async fn create_url(
     State(state): State<AppState>,
+    actor: Actor,
     JsonBody(body): JsonBody<CreateUrl>,
 ) -> ApiResult<Response> {
     let original_url = check_url(&body.original_url, &state)?;
@@ -220,6 +222,7 @@ async fn create_url(
         event_type: "created",
         details,
         occurred_at: Some(row.created_at),
+        actor: actor.name(),
     };
     events::insert(&mut *tx, &created).await?;
     tx.commit().await?;
@@ -250,6 +253,7 @@ async fn get_url(
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_url(
     State(state): State<AppState>,
+    actor: Actor,
     PathId(id): PathId,
     JsonBody(body): JsonBody<UpdateUrl>,
 ) -> ApiResult<axum::Json<UrlResponse>> {
@@ -287,6 +291,7 @@ async fn update_url(
     let n = details.len();
     events::insert_for_links(
         &mut *tx,
+        actor.name(),
         "updated",
         &vec![row.id; n],
         &vec![row.user_id; n],
@@ -301,7 +306,11 @@ async fn update_url(
 /// Delete a link; its code stops redirecting and is never reused; its events stay.
 #[utoipa::path(delete, path = "/urls/{id}", tag = "urls", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
+async fn delete_url(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     let deleted = urls::soft_delete(&mut *tx, id)
         .await?
@@ -312,6 +321,7 @@ async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiRes
         event_type: "deleted",
         details: json!({"short_code": deleted.short_code, "reason": "user_requested"}),
         occurred_at: None,
+        actor: actor.name(),
     };
     events::insert(&mut *tx, &event).await?;
     tx.commit().await?;
@@ -325,9 +335,13 @@ async fn delete_url(State(state): State<AppState>, PathId(id): PathId) -> ApiRes
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn import_urls(State(state): State<AppState>, upload: CsvUpload) -> ApiResult<Response> {
+async fn import_urls(
+    State(state): State<AppState>,
+    actor: Actor,
+    upload: CsvUpload,
+) -> ApiResult<Response> {
     let (result, codes) =
-        crate::import::urls::import(&state.pool, &upload, &state.settings).await?;
+        crate::import::urls::import(&state.pool, &upload, &state.settings, &actor.import()).await?;
     state.links.publish(codes).await;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::Actor;
 use crate::db::{events, urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathId, Query};
@@ -155,7 +156,11 @@ async fn update_user(
 /// event with reason `user_deleted`) and stop redirecting; past events stay.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_user(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
+async fn delete_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     if !users::soft_delete(&mut *tx, id).await? {
         return Err(ApiError::not_found("user"));
@@ -167,7 +172,15 @@ async fn delete_user(State(state): State<AppState>, PathId(id): PathId) -> ApiRe
         .iter()
         .map(|d| serde_json::json!({"short_code": d.short_code, "reason": "user_deleted"}))
         .collect();
-    events::insert_for_links(&mut *tx, "deleted", &url_ids, &user_ids, &details).await?;
+    events::insert_for_links(
+        &mut *tx,
+        actor.name(),
+        "deleted",
+        &url_ids,
+        &user_ids,
+        &details,
+    )
+    .await?;
     tx.commit().await?;
     state
         .links

@@ -22,11 +22,13 @@ struct EventRecord {
     details: Option<String>,
 }
 
-/// Checks every row, then inserts the new ones in one transaction.
+/// Checks every row, then inserts the new ones in one transaction, each
+/// recording `actor` (`import:<key name>`).
 pub async fn import(
     pool: &PgPool,
     upload: &CsvUpload,
     settings: &Settings,
+    actor: &str,
 ) -> ApiResult<ImportResult> {
     let rows = columns(upload, settings.import_max_rows)?;
     if rows.ids.is_empty() {
@@ -48,7 +50,7 @@ pub async fn import(
         )
         .at_row(row as u64));
     }
-    imports::insert_new_events(&mut *tx, &rows).await?;
+    imports::insert_new_events(&mut *tx, &rows, actor).await?;
     imports::bump_id_sequence(&mut *tx, Table::Events).await?;
     tx.commit().await?;
     Ok(ImportResult::of(rows.ids.len()))

@@ -42,13 +42,14 @@ struct UrlRecord {
     redirect_type: Option<i64>,
 }
 
-/// Checks every row, then upserts them all in one transaction. Also returns
-/// the codes of the links that are new, changed or revived, for the
-/// write-through to Valkey.
+/// Checks every row, then upserts them all in one transaction; its events
+/// record `actor` (`import:<key name>`). Also returns the codes of the links
+/// that are new, changed or revived, for the write-through to Valkey.
 pub async fn import(
     pool: &PgPool,
     upload: &CsvUpload,
     settings: &Settings,
+    actor: &str,
 ) -> ApiResult<(ImportResult, Vec<String>)> {
     let rows = columns(upload, settings)?;
     if rows.ids.is_empty() {
@@ -68,7 +69,7 @@ pub async fn import(
     if let Some(row) = imports::first_code_taken(&mut *tx, &rows).await? {
         return Err(ApiError::conflict("short_code", "belongs to another link").at_row(row as u64));
     }
-    let touched = write_change_events(&mut tx, &rows).await?;
+    let touched = write_change_events(&mut tx, &rows, actor).await?;
     imports::upsert_urls(&mut *tx, &rows).await?;
     imports::bump_id_sequence(&mut *tx, Table::Urls).await?;
     tx.commit().await?;
@@ -79,7 +80,11 @@ pub async fn import(
 /// stored link of its id and writes one `updated` event per changed field
 /// (the same rule and details as `PUT /urls/{id}`) and a `restored` event
 /// per revived link. Returns the codes of new, changed and revived links.
-async fn write_change_events(db: &mut PgConnection, rows: &UrlColumns) -> ApiResult<Vec<String>> {
+async fn write_change_events(
+    db: &mut PgConnection,
+    rows: &UrlColumns,
+    actor: &str,
+) -> ApiResult<Vec<String>> {
     let mut touched = Vec::new();
     for start in (0..rows.ids.len()).step_by(COMPARE_CHUNK) {
         let end = (start + COMPARE_CHUNK).min(rows.ids.len());
@@ -112,8 +117,8 @@ async fn write_change_events(db: &mut PgConnection, rows: &UrlColumns) -> ApiRes
             }
             touched.push(rows.short_codes[i].clone());
         }
-        updated.write(&mut *db, "updated").await?;
-        restored.write(&mut *db, "restored").await?;
+        updated.write(&mut *db, actor, "updated").await?;
+        restored.write(&mut *db, actor, "restored").await?;
     }
     Ok(touched)
 }
@@ -133,11 +138,17 @@ impl LinkEvents {
         self.details.push(details);
     }
 
-    async fn write(&self, db: &mut PgConnection, event_type: &str) -> sqlx::Result<()> {
+    async fn write(
+        &self,
+        db: &mut PgConnection,
+        actor: &str,
+        event_type: &str,
+    ) -> sqlx::Result<()> {
         if self.url_ids.is_empty() {
             return Ok(());
         }
-        events::insert_for_links(db, event_type, &self.url_ids, &self.user_ids, &self.details)
+        let (url_ids, user_ids) = (&self.url_ids, &self.user_ids);
+        events::insert_for_links(db, actor, event_type, url_ids, user_ids, &self.details)
             .await
             .map(drop)
     }

@@ -4,15 +4,18 @@
 
 mod support;
 
+mod actors;
 mod auth;
 mod docs;
 mod drain;
 mod events;
 mod import_rules;
 mod imports;
+mod limits;
 mod link_sync;
 mod pagination;
 mod probes;
+mod server;
 mod targets;
 mod urls;
 mod users;

@@ -18,6 +18,8 @@ pub const PUBLIC_BASE: &str = "http://sho.rt";
 /// The app under test and its database.
 pub struct TestApp {
     router: Router,
+    /// Sent as `Authorization: Bearer` on every request that has no key of its own.
+    key: Option<String>,
     pub pool: PgPool,
     /// The test's own corner of the shared Valkey.
     pub valkey: Valkey,
@@ -45,10 +47,17 @@ impl TestApp {
     pub fn with_state(pool: PgPool, valkey: Valkey, state: admin_api::AppState) -> Self {
         Self {
             router: admin_api::router(state.clone()),
+            key: None,
             pool,
             valkey,
             state,
         }
+    }
+
+    /// The same app, sending `key` on every request without a key of its own.
+    pub fn signed_in(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
     }
 
     /// Sends a request with optional content type and body.
@@ -67,7 +76,17 @@ impl TestApp {
             .await
     }
 
-    pub async fn send_request(&self, request: Request<Body>) -> TestResponse {
+    pub async fn send_request(&self, mut request: Request<Body>) -> TestResponse {
+        let headers = request.headers_mut();
+        if let Some(key) = &self.key
+            && !headers.contains_key("x-api-key")
+            && !headers.contains_key(header::AUTHORIZATION)
+        {
+            let value = format!("Bearer {key}")
+                .parse()
+                .expect("a valid header value");
+            headers.insert(header::AUTHORIZATION, value);
+        }
         let response = self
             .router
             .clone()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hyper::{Method, StatusCode};
 use tokio::process::{Child, Command};
 
-use crate::system::{System, eventually, send, try_send_with};
+use crate::system::{System, eventually, send, send_as, try_send_with};
 
 /// nginx serving the repository's config in front of `system`.
 struct Nginx {
@@ -123,7 +123,8 @@ async fn every_route_class_reaches_the_right_binary_through_nginx() {
     let nginx = start_nginx(&system).await;
     let get = |path: String| {
         let url = format!("{}{path}", nginx.base);
-        async move { send(Method::GET, &url, None).await }
+        let key = system.admin_key.clone();
+        async move { send_as(&key, Method::GET, &url, None).await }
     };
 
     // Redirect paths: only the redirector answers them with a redirect.
@@ -164,7 +165,13 @@ async fn every_route_class_reaches_the_right_binary_through_nginx() {
         get(format!("/users/{}", link["user_id"])).await.json()["id"],
         link["user_id"]
     );
-    let bulk = send(Method::POST, &format!("{}/urls/bulk", nginx.base), None).await;
+    let bulk = send_as(
+        &system.admin_key,
+        Method::POST,
+        &format!("{}/urls/bulk", nginx.base),
+        None,
+    )
+    .await;
     assert_eq!(
         (bulk.status, bulk.json()["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_request")),
@@ -196,9 +203,7 @@ async fn every_route_class_reaches_the_right_binary_through_nginx() {
     );
     let query = format!("/events?url_id={id}&event_type=redirect&per_page=1000");
     eventually(Duration::from_secs(5), || async {
-        let events = send(Method::GET, &format!("{}{query}", system.admin), None)
-            .await
-            .json();
+        let events = system.get(&query).await.json();
         events.as_array().is_some_and(|e| {
             e.iter()
                 .any(|e| e["details"]["ip_prefix"] == "203.0.113.0/24")
@@ -247,7 +252,10 @@ async fn nginx_hides_internal_paths_and_bounds_bodies() {
         Method::POST,
         &format!("{}/users/bulk", nginx.base),
         Some(upload),
-        &[("content-type", "multipart/form-data; boundary=B")],
+        &[
+            ("content-type", "multipart/form-data; boundary=B"),
+            ("x-api-key", &system.admin_key),
+        ],
     )
     .await
     .expect("the upload is answered");

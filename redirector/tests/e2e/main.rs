@@ -2,6 +2,7 @@
 //! built by cargo) against the real Postgres and Valkey that the test command
 //! starts. Each test gets its own database and Valkey namespace.
 
+mod auth;
 mod consistency;
 mod deps;
 mod drills;

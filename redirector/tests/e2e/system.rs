@@ -54,12 +54,16 @@ impl Role {
 /// Both binaries, running.
 pub struct System {
     pub admin: String,
+    /// The admin API's key (`ADMIN_API_KEYS`); every admin request sends it.
+    pub admin_key: String,
     pub redirector: String,
     admin_process: Option<Child>,
     redirector_process: Option<Child>,
     environment: Vec<(&'static str, String)>,
     database: String,
     server_url: String,
+    /// Where the admin API's output goes, when a test reads it.
+    admin_log: Option<PathBuf>,
 }
 
 fn env(name: &str) -> String {
@@ -67,7 +71,7 @@ fn env(name: &str) -> String {
 }
 
 /// A binary of the workspace, next to this crate's own.
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let own = PathBuf::from(env!("CARGO_BIN_EXE_redirector"));
     let path = own.with_file_name(name);
     assert!(
@@ -100,10 +104,33 @@ impl System {
         Self::start_custom(&env("DATABASE_URL"), &env("REDIS_URL"), extra).await
     }
 
+    /// A system whose admin API writes its output (stdout and stderr) to `admin_log`.
+    pub async fn start_logging_admin(
+        extra: Vec<(&'static str, String)>,
+        admin_log: PathBuf,
+    ) -> Self {
+        Self::start_full(
+            &env("DATABASE_URL"),
+            &env("REDIS_URL"),
+            extra,
+            Some(admin_log),
+        )
+        .await
+    }
+
     async fn start_custom(
         server_url: &str,
         redis_url: &str,
         extra: Vec<(&'static str, String)>,
+    ) -> Self {
+        Self::start_full(server_url, redis_url, extra, None).await
+    }
+
+    async fn start_full(
+        server_url: &str,
+        redis_url: &str,
+        extra: Vec<(&'static str, String)>,
+        admin_log: Option<PathBuf>,
     ) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -121,7 +148,11 @@ impl System {
             server_url.rsplit_once('/').expect("URL with a database").0
         );
         let (admin_port, redirector_port) = (free_port(), free_port());
+        let admin_key = format!("key-for-{database}-0123456789abcdef");
         let mut environment = vec![
+            ("ADMIN_API_KEYS", admin_key.clone()),
+            // Tests write in bursts on purpose; the write limit has its own tests.
+            ("ADMIN_WRITE_RATE", "0".to_owned()),
             ("DATABASE_URL", database_url),
             ("REDIS_URL", redis_url.to_owned()),
             ("VALKEY_NAMESPACE", format!("{database}:")),
@@ -138,12 +169,14 @@ impl System {
         environment.extend(extra);
         let mut system = Self {
             admin: format!("http://127.0.0.1:{admin_port}"),
+            admin_key,
             redirector: format!("http://127.0.0.1:{redirector_port}"),
             admin_process: None,
             redirector_process: None,
             environment,
             database,
             server_url: server_url.to_owned(),
+            admin_log,
         };
         // The admin API migrates at start; the redirector needs the tables.
         system.launch(Role::Admin).await;
@@ -160,6 +193,16 @@ impl System {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        if let (Role::Admin, Some(path)) = (role, &self.admin_log) {
+            let log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+            // Logs go to stdout, errors before logging starts to stderr.
+            command.stdout(Stdio::from(log.try_clone().expect("clone the log handle")));
+            command.stderr(Stdio::from(log));
+        }
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", role.binary()));
@@ -240,7 +283,18 @@ impl System {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        send(Method::GET, &format!("{}{path}", self.admin), None).await
+        self.admin_request(Method::GET, path, None).await
+    }
+
+    /// A request to the admin API, with its key.
+    pub async fn admin_request(&self, method: Method, path: &str, json: Option<String>) -> Reply {
+        send_as(
+            &self.admin_key,
+            method,
+            &format!("{}{path}", self.admin),
+            json,
+        )
+        .await
     }
 
     /// How many events match the `/events` filter `query`.
@@ -255,25 +309,17 @@ impl System {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        send(
-            Method::POST,
-            &format!("{}{path}", self.admin),
-            Some(body.to_string()),
-        )
-        .await
+        self.admin_request(Method::POST, path, Some(body.to_string()))
+            .await
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
-        send(
-            Method::PUT,
-            &format!("{}{path}", self.admin),
-            Some(body.to_string()),
-        )
-        .await
+        self.admin_request(Method::PUT, path, Some(body.to_string()))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        send(Method::DELETE, &format!("{}{path}", self.admin), None).await
+        self.admin_request(Method::DELETE, path, None).await
     }
 
     /// A request to the redirector.
@@ -362,6 +408,14 @@ async fn wait_healthy(base: &str) {
 
 pub async fn send(method: Method, url: &str, json: Option<String>) -> Reply {
     try_send(method, url, json)
+        .await
+        .unwrap_or_else(|e| panic!("request to {url} failed: {e}"))
+}
+
+/// A request with `key` as `Authorization: Bearer`.
+pub async fn send_as(key: &str, method: Method, url: &str, json: Option<String>) -> Reply {
+    let bearer = format!("Bearer {key}");
+    try_send_with(method, url, json, &[("authorization", &bearer)])
         .await
         .unwrap_or_else(|e| panic!("request to {url} failed: {e}"))
 }

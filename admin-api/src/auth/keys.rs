@@ -1,0 +1,90 @@
+//! The accepted API keys, held as SHA-256 digests with a name each: the name
+//! is what events record as their actor; the key itself is never kept in
+//! clear, printed or logged.
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Fewest characters a key may have (the contract's rule).
+pub const MIN_KEY_LENGTH: usize = 32;
+
+/// One accepted key: its name and the digest of its secret.
+struct NamedKey {
+    name: String,
+    digest: [u8; 32],
+}
+
+/// The accepted API keys; none means the API runs open.
+#[derive(Default)]
+pub struct ApiKeys(Vec<NamedKey>);
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|key| &key.name))
+            .finish()
+    }
+}
+
+impl ApiKeys {
+    /// The keys of `ADMIN_API_KEYS`, named `env-1`, `env-2`, … in order.
+    /// Their length is checked by the configuration, not here (tests use
+    /// short ones).
+    pub fn new(keys: Vec<SecretString>) -> Self {
+        Self(
+            keys.iter()
+                .enumerate()
+                .map(|(index, key)| NamedKey {
+                    name: format!("env-{}", index + 1),
+                    digest: digest(key.expose_secret()),
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether no key is configured (the API is open).
+    pub fn is_open(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The name of the key `candidate` is, if it is one. Digests are compared
+    /// in constant time, every one of them, so timing tells nothing about
+    /// which key nearly matched (and a digest's bytes nothing about the key's).
+    pub fn identify(&self, candidate: &str) -> Option<&str> {
+        let presented = digest(candidate);
+        self.0.iter().fold(None, |found, key| {
+            let same = bool::from(key.digest.ct_eq(&presented));
+            if same { Some(key.name.as_str()) } else { found }
+        })
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_named_in_order_and_found_by_value_only() {
+        let keys = ApiKeys::new(vec!["first-key".into(), "second-key".into()]);
+        assert_eq!(keys.identify("first-key"), Some("env-1"));
+        assert_eq!(keys.identify("second-key"), Some("env-2"));
+        for wrong in ["", "first-ke", "first-key ", "env-1", "FIRST-KEY"] {
+            assert_eq!(keys.identify(wrong), None, "{wrong:?} is no key");
+        }
+        assert!(!keys.is_open());
+        assert!(ApiKeys::default().is_open());
+    }
+
+    #[test]
+    fn debug_output_names_the_keys_and_never_shows_them() {
+        let keys = ApiKeys::new(vec!["a-very-secret-value".into()]);
+        let printed = format!("{keys:?}");
+        assert!(printed.contains("env-1"), "{printed}");
+        assert!(!printed.contains("secret"), "{printed}");
+    }
+}
