@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{CachedLink, Entry, LinkCache, Unavailable};
 use crate::client_ip::client_ip;
 use crate::invalidation::{self, InvalidationMetrics};
-use crate::metrics::{HttpMetrics, RouteClass};
+use crate::limits::{Limit, RateLimits, RequestLimits};
+use crate::metrics::{ConnectionMetrics, HttpMetrics, RouteClass};
 use crate::path::{self, Route};
 use crate::ready::Probes;
 use crate::request_id::{RequestIds, X_REQUEST_ID};
@@ -42,6 +43,8 @@ pub struct Parts {
     pub visits: Arc<VisitSink>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Head size bounds and per-client rate limits.
+    pub limits: RequestLimits,
 }
 
 /// The request handler and everything it reads.
@@ -67,6 +70,9 @@ struct Inner {
     invalidations: InvalidationMetrics,
     visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    limits: RequestLimits,
+    rate_limits: Arc<RateLimits>,
+    connections: ConnectionMetrics,
 }
 
 impl App {
@@ -101,6 +107,12 @@ impl App {
         let process = ProcessMetrics::register(&mut registry);
         let dependencies = DependencyGauges::register(&mut registry);
         let invalidations = InvalidationMetrics::register(&mut registry);
+        let connections = ConnectionMetrics::register(&mut registry);
+        let rate_limits = Arc::new(RateLimits::new(
+            parts.limits.not_found_rate,
+            parts.limits.visit_rate,
+            &mut registry,
+        ));
         let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
         let probes = Probes {
             valkey: parts.valkey.clone(),
@@ -129,6 +141,9 @@ impl App {
             invalidations,
             visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
+            limits: parts.limits,
+            rate_limits,
+            connections,
         };
         Self {
             inner: Arc::new(inner),
@@ -163,6 +178,22 @@ impl App {
         )
     }
 
+    /// The background task that keeps the rate limiters' memory bounded.
+    pub fn rate_limit_sweeps(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        // Only the limiters: the handler itself must be gone once the
+        // connections drained (it holds the visit sender).
+        let limits = self.inner.rate_limits.clone();
+        async move { limits.sweep_until(shutdown).await }
+    }
+
+    /// The accept loop's metrics (registered with the handler's).
+    pub(crate) fn connection_metrics(&self) -> &ConnectionMetrics {
+        &self.inner.connections
+    }
+
     /// Answers one request. Never fails: every outcome is a response.
     pub async fn handle(&self, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
@@ -186,6 +217,9 @@ impl App {
     ) -> (RouteClass, Response<Body>) {
         let route = path::parse(request.uri().path());
         let class = RouteClass::of(&route);
+        if self.inner.limits.head_too_large(request) {
+            return (class, respond::header_fields_too_large());
+        }
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             return (class, respond::method_not_allowed("GET, HEAD"));
         }
@@ -217,12 +251,34 @@ impl App {
             Some(link) if link.redirects_at(now.as_secs() as i64) => {
                 // HEAD is what link checkers send: not a visit.
                 if request.method() == Method::GET {
+                    if let Err(wait) = self.spend(Limit::visit, request, peer) {
+                        return respond::too_many_requests(wait);
+                    }
                     self.record_visit(code, &link, request, peer, now);
                 }
                 respond::redirect(link.status, &link.location)
             }
-            _ => respond::not_found(),
+            _ => match self.spend(Limit::not_found, request, peer) {
+                Ok(()) => respond::not_found(),
+                Err(wait) => respond::too_many_requests(wait),
+            },
         }
+    }
+
+    /// Spends one request of the client's budget for `limit`; free (no
+    /// client address worked out) when the limit is off.
+    fn spend(
+        &self,
+        limit: Limit,
+        request: &Request<Incoming>,
+        peer: IpAddr,
+    ) -> Result<(), std::num::NonZeroU32> {
+        let limits = &self.inner.rate_limits;
+        if !limits.is_on(limit) {
+            return Ok(());
+        }
+        let ip = client_ip(peer, request.headers(), &self.inner.trusted_proxies);
+        limits.check(limit, ip)
     }
 
     fn record_visit(

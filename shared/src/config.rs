@@ -135,6 +135,42 @@ pub fn parse_duration(value: &str) -> Result<Duration, humantime::DurationError>
     humantime::parse_duration(value)
 }
 
+/// How many times the per-unit rate a client may spend at once: `20/s` lets
+/// a burst of 200 through before the steady rate applies (the contract's
+/// "bursts up to 10× the rate").
+pub const BURST_FACTOR: u32 = 10;
+
+/// A rate limit as configured: `None` when turned off with `0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub Option<governor::Quota>);
+
+/// Parses a rate: `20/s`, `50/sec`, `20/min`, `100/h`, or `0` for off. The
+/// quota replenishes at that rate and allows a burst of [`BURST_FACTOR`] times
+/// the count.
+pub fn parse_rate(value: &str) -> Result<Rate, String> {
+    let value = value.trim();
+    if value == "0" {
+        return Ok(Rate(None));
+    }
+    let invalid = || format!("{value:?} is not a rate like 20/s, 20/min or 0 (off)");
+    let (count, unit) = value.split_once('/').ok_or_else(invalid)?;
+    let count: u32 = count.trim().parse().map_err(|_| invalid())?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return Err(invalid()),
+    };
+    let Some(count) = std::num::NonZeroU32::new(count) else {
+        return Ok(Rate(None));
+    };
+    let burst =
+        std::num::NonZeroU32::new(count.get().saturating_mul(BURST_FACTOR)).unwrap_or(count);
+    governor::Quota::with_period(per / count.get())
+        .map(|quota| Rate(Some(quota.allow_burst(burst))))
+        .ok_or_else(invalid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +216,25 @@ mod tests {
     fn secrets_do_not_appear_in_debug_output() {
         let cli = Cli::try_parse_from(["x", "--database-password", "hunter2"]).expect("valid");
         assert!(!format!("{:?}", cli.db).contains("hunter2"));
+    }
+
+    #[test]
+    fn rates_take_a_count_per_unit_or_zero() {
+        let per_second = parse_rate("20/s").expect("valid").0.expect("on");
+        assert_eq!(per_second.replenish_interval(), Duration::from_millis(50));
+        assert_eq!(per_second.burst_size().get(), 200);
+        let per_minute = parse_rate("20/min").expect("valid").0.expect("on");
+        assert_eq!(per_minute.replenish_interval(), Duration::from_secs(3));
+        assert_eq!(per_minute.burst_size().get(), 200);
+        assert_eq!(
+            parse_rate(" 50/sec ").expect("valid"),
+            parse_rate("50/s").expect("valid")
+        );
+        for off in ["0", "0/s"] {
+            assert_eq!(parse_rate(off), Ok(Rate(None)), "{off}");
+        }
+        for bad in ["", "20", "20/day", "x/s", "-1/s", "/s", "1.5/s"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }

@@ -2,9 +2,11 @@
 //! built by cargo) against the real Postgres and Valkey that the test command
 //! starts. Each test gets its own database and Valkey namespace.
 
+mod connections;
 mod deps;
 mod drills;
 mod ingress;
+mod limits;
 mod metrics;
 mod redirects;
 mod system;
