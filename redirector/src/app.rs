@@ -3,6 +3,7 @@
 //! does no I/O.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -240,8 +241,9 @@ impl App {
         request: &Request<Incoming>,
         peer: IpAddr,
     ) -> Response<Body> {
-        let entry = match self.lookup(code).await {
-            Ok(entry) => entry,
+        let entry = match self.lookup(code, request, peer).await {
+            Ok(Ok(entry)) => entry,
+            Ok(Err(wait)) => return respond::too_many_requests(wait),
             Err(_) => return respond::unavailable(),
         };
         let now = SystemTime::now()
@@ -272,7 +274,7 @@ impl App {
         limit: Limit,
         request: &Request<Incoming>,
         peer: IpAddr,
-    ) -> Result<(), std::num::NonZeroU32> {
+    ) -> Result<(), NonZeroU32> {
         let limits = &self.inner.rate_limits;
         if !limits.is_on(limit) {
             return Ok(());
@@ -310,20 +312,36 @@ impl App {
         });
     }
 
-    async fn lookup(&self, code: &str) -> Result<Entry, Unavailable> {
+    /// The cache's entry for `code`, else the tiers'; `Ok(Err(wait))` when
+    /// the client's network is refused for its 404s and there is no entry.
+    async fn lookup(
+        &self,
+        code: &str,
+        request: &Request<Incoming>,
+        peer: IpAddr,
+    ) -> Result<Result<Entry, NonZeroU32>, Unavailable> {
         let inner = &self.inner;
         if let Some(entry) = inner.cache.get(code) {
             inner.cache_hits.inc();
             if entry.is_none() {
                 inner.negative_cache_hits.inc();
             }
-            return Ok(entry);
+            return Ok(Ok(entry));
+        }
+        // A network over its 404 budget looks nothing up until its wait has
+        // passed: a flood of random codes then costs no I/O at all.
+        if inner.rate_limits.is_on(Limit::not_found) {
+            let ip = client_ip(peer, request.headers(), &inner.trusted_proxies);
+            if let Err(wait) = inner.rate_limits.refused(ip) {
+                return Ok(Err(wait));
+            }
         }
         inner.cache_misses.inc();
         inner
             .cache
             .get_or_fetch(code, inner.tiers.fetch(code))
             .await
+            .map(Ok)
     }
 
     fn render_metrics(&self) -> Response<Body> {

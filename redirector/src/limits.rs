@@ -11,9 +11,11 @@
 //! path within the last sweep interval plus one bucket refill time (10 s at
 //! the default 20/s). `redirector_rate_limit_keys` shows the size.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -106,8 +108,61 @@ pub fn prefix_key(ip: IpAddr) -> u64 {
     u64::from(u32::from(v4) >> 8)
 }
 
+/// Slots of the table of refused networks (8 bytes each).
+const REFUSED_SLOTS: usize = 4096;
+
+/// Networks the 404 limit refused lately and until when, so that their
+/// cache misses are refused before any lookup. Lossy and fixed in size: a
+/// slot holds a keyed hash of the prefix (32 bits) and the second (since
+/// start) the refusal ends; a collision only forgets a refusal, and the
+/// limiter still decides after the lookup.
+struct Refused {
+    started: Instant,
+    hasher: RandomState,
+    slots: Box<[AtomicU64]>,
+}
+
+impl Refused {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            hasher: RandomState::new(),
+            slots: (0..REFUSED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The slot of `key` and the tag stored in it (never 0).
+    fn slot(&self, key: u64) -> (&AtomicU64, u64) {
+        let hash = self.hasher.hash_one(key);
+        let slot = &self.slots[(hash >> 32) as usize % REFUSED_SLOTS];
+        (slot, (hash & 0xffff_ffff) | 1)
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    fn refuse(&self, key: u64, seconds: NonZeroU32) {
+        let (slot, tag) = self.slot(key);
+        let until = (self.now() + u64::from(seconds.get())).min(u64::from(u32::MAX));
+        slot.store((tag << 32) | until, Ordering::Relaxed);
+    }
+
+    /// The seconds left of `key`'s refusal, if it is refused.
+    fn remaining(&self, key: u64) -> Option<NonZeroU32> {
+        let (slot, tag) = self.slot(key);
+        let value = slot.load(Ordering::Relaxed);
+        if value >> 32 != tag {
+            return None;
+        }
+        let left = (value & 0xffff_ffff).checked_sub(self.now())?;
+        NonZeroU32::new(u32::try_from(left).ok()?)
+    }
+}
+
 /// The two limiters (each `None` when its rate is `0`) and their metrics.
 pub struct RateLimits {
+    refused: Refused,
     not_found: Option<DefaultKeyedRateLimiter<u64>>,
     visits: Option<DefaultKeyedRateLimiter<u64>>,
     limited: Family<LimitLabels, Counter>,
@@ -129,6 +184,7 @@ impl RateLimits {
             keys.clone(),
         );
         Self {
+            refused: Refused::new(),
             not_found: not_found.map(RateLimiter::keyed),
             visits: visits.map(RateLimiter::keyed),
             limited,
@@ -154,12 +210,34 @@ impl RateLimits {
         let Some(limiter) = self.limiter(limit) else {
             return Ok(());
         };
-        limiter.check_key(&prefix_key(ip)).map_err(|not_until| {
+        let key = prefix_key(ip);
+        limiter.check_key(&key).map_err(|not_until| {
             self.limited.get_or_create(&LimitLabels { limit }).inc();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            NonZeroU32::new(u32::try_from(seconds).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+            let seconds = NonZeroU32::new(u32::try_from(seconds).unwrap_or(u32::MAX))
+                .unwrap_or(NonZeroU32::MIN);
+            if limit == Limit::not_found {
+                self.refused.refuse(key, seconds);
+            }
+            seconds
         })
+    }
+
+    /// `Err` with the seconds left while the client's network is refused
+    /// for its 404s (checked before a lookup; spends nothing).
+    pub fn refused(&self, ip: IpAddr) -> Result<(), NonZeroU32> {
+        match self.refused.remaining(prefix_key(ip)) {
+            Some(left) => {
+                self.limited
+                    .get_or_create(&LimitLabels {
+                        limit: Limit::not_found,
+                    })
+                    .inc();
+                Err(left)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Drops the entries of prefixes whose bucket is full again and returns
@@ -230,6 +308,11 @@ mod tests {
             .expect_err("over the burst");
         assert!((55..=60).contains(&wait.get()), "wait {wait}");
         assert_eq!(limits.check(Limit::not_found, ip("198.51.101.1")), Ok(()));
+        assert!(
+            limits.refused(ip("198.51.100.9")).is_err(),
+            "refused before lookups"
+        );
+        assert_eq!(limits.refused(ip("198.51.101.1")), Ok(()));
         assert_eq!(
             limits.check(Limit::visit, ip("198.51.100.1")),
             Ok(()),

@@ -148,18 +148,19 @@ async fn serve(
     slot: OpenSlot,
 ) {
     let activity = Activity::new();
-    let service = {
-        let activity = activity.clone();
-        service_fn(move |request| {
-            let (app, activity) = (app.clone(), activity.clone());
-            activity.request_started();
-            async move {
-                let response = app.handle(request, peer).await;
-                activity.request_finished();
-                Ok::<_, Infallible>(response)
-            }
-        })
-    };
+    // One handle per connection, so that a request clones one `Arc`, as
+    // it cloned the `App` alone before.
+    let shared = Arc::new((app, activity.clone()));
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        shared.1.request_started();
+        async move {
+            let (app, activity) = &*shared;
+            let response = app.handle(request, peer).await;
+            activity.request_finished();
+            Ok::<_, Infallible>(response)
+        }
+    });
     let io = TokioIo::new(WatchedStream::new(stream, activity.clone()));
     let connection = http1.serve_connection(io, service);
     tokio::pin!(connection);

@@ -26,6 +26,9 @@ async fn a_flood_of_unknown_codes_from_one_network_gets_429_and_never_reaches_po
     .await;
     let link = system.create_link("https://example.com/kept").await;
     let known = format!("/{}", link["short_code"].as_str().expect("code"));
+    // Cached before the flood: a cached link never pays for the limit.
+    let first = system.visit_with(&known, &from("192.0.2.1")).await;
+    assert_eq!(first.status, StatusCode::FOUND);
     let before = postgres_lookups(&system).await;
     for i in 0..10 {
         let reply = system
@@ -37,7 +40,13 @@ async fn a_flood_of_unknown_codes_from_one_network_gets_429_and_never_reaches_po
             "request {i} is within the burst"
         );
     }
-    for (i, ip) in ["203.0.113.7", "203.0.113.200"].iter().enumerate() {
+    // The first 404 over the burst is looked up, then refused; from then on
+    // the network's codes are refused before any lookup.
+    let mut misses = 0.0;
+    for (i, ip) in ["203.0.113.7", "203.0.113.200", "203.0.113.7"]
+        .iter()
+        .enumerate()
+    {
         let reply = system.visit_with(&format!("/Flood{i}"), &from(ip)).await;
         assert_eq!(
             reply.status,
@@ -55,7 +64,15 @@ async fn a_flood_of_unknown_codes_from_one_network_gets_429_and_never_reaches_po
             (body["code"].as_u64(), body["error"].as_str()),
             (Some(429), Some("rate_limited"))
         );
+        if i == 0 {
+            misses = metric(&system, "redirector_cache_misses_total").await;
+        }
     }
+    assert_eq!(
+        metric(&system, "redirector_cache_misses_total").await,
+        misses,
+        "a refused network's codes are not even looked up"
+    );
     let elsewhere = system.visit_with("/Unknown0", &from("198.51.100.7")).await;
     assert_eq!(
         elsewhere.status,
@@ -67,7 +84,7 @@ async fn a_flood_of_unknown_codes_from_one_network_gets_429_and_never_reaches_po
         assert_eq!(
             reply.status,
             StatusCode::FOUND,
-            "known links still redirect"
+            "cached links still redirect"
         );
     }
     assert_eq!(
