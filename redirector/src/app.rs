@@ -110,8 +110,8 @@ impl App {
         let invalidations = InvalidationMetrics::register(&mut registry);
         let connections = ConnectionMetrics::register(&mut registry);
         let rate_limits = Arc::new(RateLimits::new(
-            parts.limits.not_found_rate,
-            parts.limits.visit_rate,
+            &parts.limits,
+            parts.trusted_proxies.clone(),
             &mut registry,
         ));
         let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
@@ -253,34 +253,23 @@ impl App {
             Some(link) if link.redirects_at(now.as_secs() as i64) => {
                 // HEAD is what link checkers send: not a visit.
                 if request.method() == Method::GET {
-                    if let Err(wait) = self.spend(Limit::visit, request, peer) {
+                    let limits = &self.inner.rate_limits;
+                    if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
                         return respond::too_many_requests(wait);
                     }
                     self.record_visit(code, &link, request, peer, now);
                 }
                 respond::redirect(link.status, &link.location)
             }
-            _ => match self.spend(Limit::not_found, request, peer) {
+            _ => match self
+                .inner
+                .rate_limits
+                .spend(Limit::not_found, peer, request.headers())
+            {
                 Ok(()) => respond::not_found(),
                 Err(wait) => respond::too_many_requests(wait),
             },
         }
-    }
-
-    /// Spends one request of the client's budget for `limit`; free (no
-    /// client address worked out) when the limit is off.
-    fn spend(
-        &self,
-        limit: Limit,
-        request: &Request<Incoming>,
-        peer: IpAddr,
-    ) -> Result<(), NonZeroU32> {
-        let limits = &self.inner.rate_limits;
-        if !limits.is_on(limit) {
-            return Ok(());
-        }
-        let ip = client_ip(peer, request.headers(), &self.inner.trusted_proxies);
-        limits.check(limit, ip)
     }
 
     fn record_visit(
@@ -330,11 +319,11 @@ impl App {
         }
         // A network over its 404 budget looks nothing up until its wait has
         // passed: a flood of random codes then costs no I/O at all.
-        if inner.rate_limits.is_on(Limit::not_found) {
-            let ip = client_ip(peer, request.headers(), &inner.trusted_proxies);
-            if let Err(wait) = inner.rate_limits.refused(ip) {
-                return Ok(Err(wait));
-            }
+        if let Err(wait) = inner
+            .rate_limits
+            .refused_before_lookup(peer, request.headers())
+        {
+            return Ok(Err(wait));
         }
         inner.cache_misses.inc();
         inner

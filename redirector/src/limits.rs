@@ -11,20 +11,25 @@
 //! path within the last sweep interval plus one bucket refill time (10 s at
 //! the default 20/s). `redirector_rate_limit_keys` shows the size.
 
-use std::hash::{BuildHasher, RandomState};
+mod refused;
+
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper::HeaderMap;
+use ipnet::IpNet;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
+
+use self::refused::Refused;
+use crate::client_ip::client_ip;
 
 /// What the handler allows one request, as configured.
 #[derive(Debug, Clone, Copy)]
@@ -108,60 +113,10 @@ pub fn prefix_key(ip: IpAddr) -> u64 {
     u64::from(u32::from(v4) >> 8)
 }
 
-/// Slots of the table of refused networks (8 bytes each).
-const REFUSED_SLOTS: usize = 4096;
-
-/// Networks the 404 limit refused lately and until when, so that their
-/// cache misses are refused before any lookup. Lossy and fixed in size: a
-/// slot holds a keyed hash of the prefix (32 bits) and the second (since
-/// start) the refusal ends; a collision only forgets a refusal, and the
-/// limiter still decides after the lookup.
-struct Refused {
-    started: Instant,
-    hasher: RandomState,
-    slots: Box<[AtomicU64]>,
-}
-
-impl Refused {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            hasher: RandomState::new(),
-            slots: (0..REFUSED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The slot of `key` and the tag stored in it (never 0).
-    fn slot(&self, key: u64) -> (&AtomicU64, u64) {
-        let hash = self.hasher.hash_one(key);
-        let slot = &self.slots[(hash >> 32) as usize % REFUSED_SLOTS];
-        (slot, (hash & 0xffff_ffff) | 1)
-    }
-
-    fn now(&self) -> u64 {
-        self.started.elapsed().as_secs()
-    }
-
-    fn refuse(&self, key: u64, seconds: NonZeroU32) {
-        let (slot, tag) = self.slot(key);
-        let until = (self.now() + u64::from(seconds.get())).min(u64::from(u32::MAX));
-        slot.store((tag << 32) | until, Ordering::Relaxed);
-    }
-
-    /// The seconds left of `key`'s refusal, if it is refused.
-    fn remaining(&self, key: u64) -> Option<NonZeroU32> {
-        let (slot, tag) = self.slot(key);
-        let value = slot.load(Ordering::Relaxed);
-        if value >> 32 != tag {
-            return None;
-        }
-        let left = (value & 0xffff_ffff).checked_sub(self.now())?;
-        NonZeroU32::new(u32::try_from(left).ok()?)
-    }
-}
-
 /// The two limiters (each `None` when its rate is `0`) and their metrics.
 pub struct RateLimits {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    trusted_proxies: Vec<IpNet>,
     refused: Refused,
     not_found: Option<DefaultKeyedRateLimiter<u64>>,
     visits: Option<DefaultKeyedRateLimiter<u64>>,
@@ -170,7 +125,11 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(not_found: Option<Quota>, visits: Option<Quota>, registry: &mut Registry) -> Self {
+    pub fn new(
+        limits: &RequestLimits,
+        trusted_proxies: Vec<IpNet>,
+        registry: &mut Registry,
+    ) -> Self {
         let limited = Family::<LimitLabels, Counter>::default();
         registry.register(
             "rate_limited",
@@ -184,9 +143,10 @@ impl RateLimits {
             keys.clone(),
         );
         Self {
+            trusted_proxies,
             refused: Refused::new(),
-            not_found: not_found.map(RateLimiter::keyed),
-            visits: visits.map(RateLimiter::keyed),
+            not_found: limits.not_found_rate.map(RateLimiter::keyed),
+            visits: limits.visit_rate.map(RateLimiter::keyed),
             limited,
             keys,
         }
@@ -202,6 +162,28 @@ impl RateLimits {
             Limit::not_found => self.not_found.as_ref(),
             Limit::visit => self.visits.as_ref(),
         }
+    }
+
+    /// Spends one request of `limit` for the client of a request from `peer`
+    /// with `headers`; free (no client address worked out) when it is off.
+    pub fn spend(&self, limit: Limit, peer: IpAddr, headers: &HeaderMap) -> Result<(), NonZeroU32> {
+        if !self.is_on(limit) {
+            return Ok(());
+        }
+        self.check(limit, client_ip(peer, headers, &self.trusted_proxies))
+    }
+
+    /// `Err` with the seconds left while the network of a request from
+    /// `peer` with `headers` is refused for its 404s (spends nothing).
+    pub fn refused_before_lookup(
+        &self,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<(), NonZeroU32> {
+        if !self.is_on(Limit::not_found) {
+            return Ok(());
+        }
+        self.refused(client_ip(peer, headers, &self.trusted_proxies))
     }
 
     /// Spends one cell of `limit` for the client at `ip`: `Err` with the wait
@@ -226,7 +208,7 @@ impl RateLimits {
 
     /// `Err` with the seconds left while the client's network is refused
     /// for its 404s (checked before a lookup; spends nothing).
-    pub fn refused(&self, ip: IpAddr) -> Result<(), NonZeroU32> {
+    fn refused(&self, ip: IpAddr) -> Result<(), NonZeroU32> {
         match self.refused.remaining(prefix_key(ip)) {
             Some(left) => {
                 self.limited
@@ -298,8 +280,11 @@ mod tests {
 
     #[test]
     fn a_prefix_over_its_burst_waits_and_others_do_not() {
-        let quota = shared::config::parse_rate("1/min").expect("valid").0;
-        let limits = RateLimits::new(quota, None, &mut Registry::default());
+        let configured = RequestLimits {
+            not_found_rate: shared::config::parse_rate("1/min").expect("valid").0,
+            ..RequestLimits::default()
+        };
+        let limits = RateLimits::new(&configured, Vec::new(), &mut Registry::default());
         for _ in 0..shared::config::BURST_FACTOR {
             assert_eq!(limits.check(Limit::not_found, ip("198.51.100.1")), Ok(()));
         }
