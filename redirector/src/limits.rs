@@ -306,4 +306,27 @@ mod tests {
         limits.sweep();
         assert_eq!(limits.not_found.as_ref().map(|l| l.len()), Some(2));
     }
+
+    #[test]
+    fn a_sweep_forgets_networks_whose_bucket_refilled() {
+        // 1000/s: one request's cell is back within a millisecond.
+        let configured = RequestLimits {
+            not_found_rate: shared::config::parse_rate("1000/s").expect("valid").0,
+            ..RequestLimits::default()
+        };
+        let limits = RateLimits::new(&configured, Vec::new(), &mut Registry::default());
+        for i in 0..100u8 {
+            let client = IpAddr::from([10, 0, i, 1]);
+            assert_eq!(limits.check(Limit::not_found, client), Ok(()));
+        }
+        let started = std::time::Instant::now();
+        loop {
+            limits.sweep();
+            if limits.not_found.as_ref().map(|l| l.len()) == Some(0) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never swept");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
