@@ -4,7 +4,6 @@
 
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,17 +12,14 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::DefaultKeyedRateLimiter;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use shared::config::Rate;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::import::CSV_BODY_LIMIT;
 use crate::state::{AppState, Settings};
-
-/// Bursts may reach this many times the configured rate (the contract's rule).
-const BURST_FACTOR: u32 = 10;
 
 /// Checks between two sweeps of a limiter's idle keys: each sweep drops the
 /// keys whose budget is full again, so memory follows the clients of the
@@ -62,7 +58,7 @@ pub enum WriteKey {
     Client(IpAddr),
 }
 
-/// A keyed rate limiter with bursts of `BURST_FACTOR` × the rate, or no limit.
+/// A keyed rate limiter with bursts of `shared::config::BURST_FACTOR` × the rate, or no limit.
 pub struct Limiter<K: Hash + Eq + Clone> {
     inner: Option<DefaultKeyedRateLimiter<K>>,
     checks: AtomicU64,
@@ -71,7 +67,7 @@ pub struct Limiter<K: Hash + Eq + Clone> {
 impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn new(rate: Rate) -> Self {
         Self {
-            inner: quota(rate).map(DefaultKeyedRateLimiter::keyed),
+            inner: rate.quota().map(DefaultKeyedRateLimiter::keyed),
             checks: AtomicU64::new(0),
         }
     }
@@ -95,14 +91,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, DefaultKeyedRateLimiter::len)
     }
-}
-
-/// The governor quota of `rate`: one cell per `per / count`, bursts of
-/// `BURST_FACTOR × count`. `None` when the rate is off.
-fn quota(rate: Rate) -> Option<Quota> {
-    let count = NonZeroU32::new(rate.count)?;
-    let burst = count.saturating_mul(NonZeroU32::new(BURST_FACTOR)?);
-    Quota::with_period(rate.per / count.get()).map(|q| q.allow_burst(burst))
 }
 
 /// The address a limit counts: IPv4 addresses as they are, IPv6 ones by

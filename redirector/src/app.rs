@@ -3,6 +3,7 @@
 //! does no I/O.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{CachedLink, Entry, LinkCache, Unavailable};
 use crate::client_ip::client_ip;
 use crate::invalidation::{self, InvalidationMetrics};
-use crate::metrics::{HttpMetrics, RouteClass};
+use crate::limits::{Limit, RateLimits, RequestLimits};
+use crate::metrics::{ConnectionMetrics, HttpMetrics, RouteClass};
 use crate::path::{self, Route};
 use crate::ready::Probes;
 use crate::request_id::{RequestIds, X_REQUEST_ID};
@@ -46,6 +48,8 @@ pub struct Parts {
     pub visits: Arc<VisitSink>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Head size bounds and per-client rate limits.
+    pub limits: RequestLimits,
 }
 
 /// The request handler and everything it reads.
@@ -72,6 +76,9 @@ struct Inner {
     subscription_silence: Duration,
     visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    limits: RequestLimits,
+    rate_limits: Arc<RateLimits>,
+    connections: ConnectionMetrics,
 }
 
 impl App {
@@ -106,6 +113,12 @@ impl App {
         let process = ProcessMetrics::register(&mut registry);
         let dependencies = DependencyGauges::register(&mut registry);
         let invalidations = InvalidationMetrics::register(&mut registry);
+        let connections = ConnectionMetrics::register(&mut registry);
+        let rate_limits = Arc::new(RateLimits::new(
+            &parts.limits,
+            parts.trusted_proxies.clone(),
+            &mut registry,
+        ));
         let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
         let probes = Probes {
             valkey: parts.valkey.clone(),
@@ -135,6 +148,9 @@ impl App {
             subscription_silence: parts.subscription_silence,
             visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
+            limits: parts.limits,
+            rate_limits,
+            connections,
         };
         Self {
             inner: Arc::new(inner),
@@ -170,6 +186,22 @@ impl App {
         )
     }
 
+    /// The background task that keeps the rate limiters' memory bounded.
+    pub fn rate_limit_sweeps(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        // Only the limiters: the handler itself must be gone once the
+        // connections drained (it holds the visit sender).
+        let limits = self.inner.rate_limits.clone();
+        async move { limits.sweep_until(shutdown).await }
+    }
+
+    /// The accept loop's metrics (registered with the handler's).
+    pub(crate) fn connection_metrics(&self) -> &ConnectionMetrics {
+        &self.inner.connections
+    }
+
     /// Answers one request. Never fails: every outcome is a response.
     pub async fn handle(&self, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
@@ -193,6 +225,9 @@ impl App {
     ) -> (RouteClass, Response<Body>) {
         let route = path::parse(request.uri().path());
         let class = RouteClass::of(&route);
+        if self.inner.limits.head_too_large(request) {
+            return (class, respond::header_fields_too_large());
+        }
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             return (class, respond::method_not_allowed("GET, HEAD"));
         }
@@ -213,8 +248,9 @@ impl App {
         request: &Request<Incoming>,
         peer: IpAddr,
     ) -> Response<Body> {
-        let entry = match self.lookup(code).await {
-            Ok(entry) => entry,
+        let entry = match self.lookup(code, request, peer).await {
+            Ok(Ok(entry)) => entry,
+            Ok(Err(wait)) => return respond::too_many_requests(wait),
             Err(_) => return respond::unavailable(),
         };
         let now = SystemTime::now()
@@ -224,11 +260,22 @@ impl App {
             Some(link) if link.redirects_at(now.as_secs() as i64) => {
                 // HEAD is what link checkers send: not a visit.
                 if request.method() == Method::GET {
+                    let limits = &self.inner.rate_limits;
+                    if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
+                        return respond::too_many_requests(wait);
+                    }
                     self.record_visit(code, &link, request, peer, now);
                 }
                 respond::redirect(link.status, &link.location)
             }
-            _ => respond::not_found(),
+            _ => match self
+                .inner
+                .rate_limits
+                .spend(Limit::not_found, peer, request.headers())
+            {
+                Ok(()) => respond::not_found(),
+                Err(wait) => respond::too_many_requests(wait),
+            },
         }
     }
 
@@ -263,20 +310,36 @@ impl App {
         });
     }
 
-    async fn lookup(&self, code: &str) -> Result<Entry, Unavailable> {
+    /// The cache's entry for `code`, else the tiers'; `Ok(Err(wait))` when
+    /// the client's network is refused for its 404s and there is no entry.
+    async fn lookup(
+        &self,
+        code: &str,
+        request: &Request<Incoming>,
+        peer: IpAddr,
+    ) -> Result<Result<Entry, NonZeroU32>, Unavailable> {
         let inner = &self.inner;
         if let Some(entry) = inner.cache.get(code) {
             inner.cache_hits.inc();
             if entry.is_none() {
                 inner.negative_cache_hits.inc();
             }
-            return Ok(entry);
+            return Ok(Ok(entry));
+        }
+        // A network over its 404 budget looks nothing up until its wait has
+        // passed: a flood of random codes then costs no I/O at all.
+        if let Err(wait) = inner
+            .rate_limits
+            .refused_before_lookup(peer, request.headers())
+        {
+            return Ok(Err(wait));
         }
         inner.cache_misses.inc();
         inner
             .cache
             .get_or_fetch(code, inner.tiers.fetch(code))
             .await
+            .map(Ok)
     }
 
     fn render_metrics(&self, headers: &hyper::HeaderMap) -> Response<Body> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Parser;
-use shared::config::{DatabaseArgs, RedisArgs, TelemetryArgs, parse_duration};
+use shared::config::{DatabaseArgs, Rate, RedisArgs, TelemetryArgs, parse_duration, parse_rate};
 
 /// The shortener's redirect server: `GET /{code}` answered from an in-process
 /// cache, Valkey, or Postgres.
@@ -18,11 +18,43 @@ pub struct Config {
     #[arg(long, env = "REDIRECTOR_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
-    /// Most client connections served at once; further ones wait in the
-    /// kernel's accept queue.
+    /// Most client connections open at once; a connection over it is
+    /// accepted and closed at once (counted in
+    /// redirector_connections_rejected_total), so the server keeps answering.
     #[arg(long, env = "REDIRECTOR_MAX_CONNECTIONS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// Longest a client may take to send a request's head (from the
+    /// connection's start, or from the first byte of a later request); the
+    /// connection is closed past it.
+    #[arg(long, env = "REDIRECTOR_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Longest a keep-alive connection may wait for its next request before
+    /// it is closed (gracefully, never mid-request).
+    #[arg(long, env = "REDIRECTOR_KEEPALIVE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub keepalive_timeout: Duration,
+
+    /// Largest request head (request line and headers; bytes, or with a
+    /// KiB/MiB suffix): 431 over it.
+    #[arg(long, env = "REDIRECTOR_MAX_HEADER_BYTES", default_value = "16KiB", value_parser = parse_bytes)]
+    pub max_header_bytes: u64,
+
+    /// Most header fields in a request: 431 over it.
+    #[arg(long, env = "REDIRECTOR_MAX_HEADERS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_headers: u32,
+
+    /// Unknown-code 404s per client prefix (/24 or /48), e.g. 20/s or
+    /// 600/min, bursts up to 10x; over it → 429 with Retry-After. 0 is off.
+    #[arg(long, env = "REDIRECTOR_NOT_FOUND_RATE", default_value = "20/s", value_parser = parse_rate)]
+    pub not_found_rate: Rate,
+
+    /// Redirects (GET) per client prefix, bursts up to 10x; over it → 429.
+    /// 0 (the default) is off: many clients share NATs and proxies.
+    #[arg(long, env = "REDIRECTOR_VISIT_RATE", default_value = "0", value_parser = parse_rate)]
+    pub visit_rate: Rate,
 
     /// Memory budget of the in-process link cache (bytes, or with a KiB/MiB/GiB suffix).
     #[arg(long, env = "REDIRECTOR_CACHE_MAX_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
@@ -109,6 +141,8 @@ impl Config {
             ("REDIRECTOR_NEGATIVE_TTL", self.negative_ttl),
             ("REDIRECTOR_DB_ACQUIRE_TIMEOUT", self.db_acquire_timeout),
             ("REDIRECTOR_READY_TIMEOUT", self.ready_timeout),
+            ("REDIRECTOR_HEADER_READ_TIMEOUT", self.header_read_timeout),
+            ("REDIRECTOR_KEEPALIVE_TIMEOUT", self.keepalive_timeout),
         ] {
             if value.is_zero() {
                 bail!("{name} must be more than zero");
@@ -119,9 +153,40 @@ impl Config {
                 "REDIRECTOR_SUBSCRIPTION_SILENCE must be at least 2s (the heartbeat beats every second)"
             );
         }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
+            bail!("REDIRECTOR_MAX_HEADER_BYTES must be between 1KiB and 1MiB");
+        }
         Ok(())
     }
+
+    /// What the accept loop allows each connection.
+    pub fn server_limits(&self) -> crate::ServerLimits {
+        crate::ServerLimits {
+            max_connections: self.max_connections as usize,
+            timeouts: crate::Timeouts {
+                header_read: self.header_read_timeout,
+                idle: self.keepalive_timeout,
+            },
+            max_header_bytes: self.max_header_bytes as usize,
+            max_headers: self.max_headers as usize,
+        }
+    }
+
+    /// What the handler allows each request.
+    pub fn request_limits(&self) -> crate::RequestLimits {
+        crate::RequestLimits {
+            max_headers: self.max_headers as usize,
+            max_header_bytes: self.max_header_bytes as usize,
+            not_found_rate: self.not_found_rate.quota(),
+            visit_rate: self.visit_rate.quota(),
+        }
+    }
 }
+
+/// Bounds of `REDIRECTOR_MAX_HEADER_BYTES`: a browser's head fits in 1 KiB
+/// (most in far less); past 1 MiB a head is an attack.
+const MIN_HEADER_BYTES: u64 = 1 << 10;
+const MAX_HEADER_BYTES: u64 = 1 << 20;
 
 /// Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB`.
 pub fn parse_bytes(value: &str) -> Result<u64, String> {
@@ -180,6 +245,16 @@ mod tests {
         config.validate().expect("defaults are valid");
         assert_eq!(config.listen.port(), 8080);
         assert!(config.db_fallback);
+        assert!(
+            config.not_found_rate.quota().is_some(),
+            "404s are limited by default"
+        );
+        assert_eq!(
+            config.visit_rate.quota(),
+            None,
+            "visits are not limited by default"
+        );
+        assert_eq!(config.max_header_bytes, 16 << 10);
     }
 
     #[test]
@@ -189,10 +264,19 @@ mod tests {
             &["--max-connections", "0"],
             &["--db-fallback", "maybe"],
             &["--ready-timeout", "soon"],
+            &["--max-headers", "0"],
+            &["--not-found-rate", "20/day"],
+            &["--visit-rate", "fast"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should be refused");
         }
-        for args in [&["--redis-url", "http://x"][..], &["--ready-timeout", "0s"]] {
+        for args in [
+            &["--redis-url", "http://x"][..],
+            &["--ready-timeout", "0s"],
+            &["--header-read-timeout", "0s"],
+            &["--max-header-bytes", "100"],
+            &["--max-header-bytes", "2MiB"],
+        ] {
             assert!(
                 parse(args).expect("parses").validate().is_err(),
                 "{args:?} should fail validation"

@@ -5,7 +5,9 @@ mod app;
 mod cache;
 mod client_ip;
 mod config;
+mod connection;
 mod invalidation;
+mod limits;
 mod metrics;
 mod path;
 mod ready;
@@ -17,5 +19,7 @@ mod visits;
 
 pub use crate::app::{App, Parts};
 pub use crate::config::Config;
-pub use crate::server::run;
+pub use crate::connection::Timeouts;
+pub use crate::limits::RequestLimits;
+pub use crate::server::{ServerLimits, run};
 pub use crate::visits::{BufferLimits, Pusher, VisitMetrics, VisitSink, buffer as visit_buffer};

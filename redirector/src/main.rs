@@ -74,6 +74,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             subscription_silence: config.subscription_silence,
             visits,
             trusted_proxies: config.trusted_proxies.0.clone(),
+            limits: config.request_limits(),
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -84,11 +85,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
     let invalidations = tokio::spawn(app.invalidations(shutdown.clone()));
     tokio::spawn(app.dependency_checks(shutdown.clone()));
-    let max_connections = config.max_connections as usize;
+    tokio::spawn(app.rate_limit_sweeps(shutdown.clone()));
     let served = redirector::run(
         listener,
         app,
-        max_connections,
+        config.server_limits(),
         shutdown.clone(),
         config.shutdown_timeout,
     )

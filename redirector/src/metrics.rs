@@ -6,6 +6,7 @@ use std::fmt::Write;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -104,5 +105,63 @@ impl HttpMetrics {
         self.latency
             .get_or_create(&RouteLabels { route })
             .observe(seconds);
+    }
+}
+
+/// Why the redirector closed a connection it had accepted.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CloseReason {
+    /// The request head did not arrive within the header-read timeout.
+    header_timeout,
+    /// No request for the keep-alive idle timeout.
+    idle_timeout,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    reason: CloseReason,
+}
+
+/// The accept loop's metrics.
+#[derive(Clone)]
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections accepted over the cap and closed at once.
+    pub rejected: Counter,
+    closed: Family<CloseLabels, Counter>,
+}
+
+impl ConnectionMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            open.clone(),
+        );
+        let rejected = Counter::default();
+        registry.register(
+            "connections_rejected",
+            "Connections closed at once because REDIRECTOR_MAX_CONNECTIONS were open",
+            rejected.clone(),
+        );
+        let closed = Family::<CloseLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the redirector closed by reason (header_timeout, idle_timeout)",
+            closed.clone(),
+        );
+        Self {
+            open,
+            rejected,
+            closed,
+        }
+    }
+
+    /// Counts one connection closed for `reason`.
+    pub fn closed(&self, reason: CloseReason) {
+        self.closed.get_or_create(&CloseLabels { reason }).inc();
     }
 }

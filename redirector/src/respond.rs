@@ -108,3 +108,29 @@ pub fn metrics(format: Format, text: String) -> Response<Body> {
     );
     response
 }
+
+/// 429 for a client prefix over a rate limit, with the seconds to wait (a
+/// flood is answered from one shared body).
+pub fn too_many_requests(retry_after: std::num::NonZeroU32) -> Response<Body> {
+    static BODY: LazyLock<Bytes> = LazyLock::new(|| {
+        error_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from your network, slow down",
+        )
+    });
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, BODY.clone());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.get()));
+    response
+}
+
+/// 431 for a request head over the configured size or header count.
+pub fn header_fields_too_large() -> Response<Body> {
+    error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "header_fields_too_large",
+        "the request's headers are too large or too many",
+    )
+}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use redirector::{App, BufferLimits, Parts, VisitMetrics};
+use redirector::{App, BufferLimits, Parts, RequestLimits, ServerLimits, Timeouts, VisitMetrics};
 use serde_json::Value;
 use shared::link::Keys;
 use shared::valkey::Valkey;
@@ -55,6 +55,7 @@ impl Server {
             subscription_silence: Duration::from_secs(3),
             visits,
             trusted_proxies: Vec::new(),
+            limits: RequestLimits::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -62,7 +63,15 @@ impl Server {
         let task = tokio::spawn(redirector::run(
             listener,
             App::new(registry, parts),
-            64,
+            ServerLimits {
+                max_connections: 64,
+                timeouts: Timeouts {
+                    header_read: Duration::from_secs(5),
+                    idle: Duration::from_secs(60),
+                },
+                max_header_bytes: 16 << 10,
+                max_headers: 64,
+            },
             shutdown.clone(),
             Duration::from_secs(5),
         ));

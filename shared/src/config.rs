@@ -154,7 +154,20 @@ impl Rate {
     pub fn is_off(&self) -> bool {
         self.count == 0
     }
+
+    /// The governor quota: one cell per `per / count`, bursts of
+    /// [`BURST_FACTOR`] × `count` (the contract's "bursts up to 10× the
+    /// rate"). `None` when the limit is off.
+    pub fn quota(&self) -> Option<governor::Quota> {
+        let count = std::num::NonZeroU32::new(self.count)?;
+        let burst = count.saturating_mul(std::num::NonZeroU32::new(BURST_FACTOR)?);
+        governor::Quota::with_period(self.per / count.get()).map(|q| q.allow_burst(burst))
+    }
 }
+
+/// How many times the per-unit rate a client may spend at once: `20/s` lets
+/// a burst of 200 through before the steady rate applies.
+pub const BURST_FACTOR: u32 = 10;
 
 /// Parses a rate: `N/s`, `N/min`, `N/h` (also `sec`, `second`, `minute`,
 /// `hour`), or `0` for off.
@@ -244,5 +257,18 @@ mod tests {
     fn secrets_do_not_appear_in_debug_output() {
         let cli = Cli::try_parse_from(["x", "--database-password", "hunter2"]).expect("valid");
         assert!(!format!("{:?}", cli.db).contains("hunter2"));
+    }
+
+    #[test]
+    fn rates_become_quotas_with_bursts_of_ten_times_the_count() {
+        let per_second = parse_rate("20/s").expect("valid").quota().expect("on");
+        assert_eq!(per_second.replenish_interval(), Duration::from_millis(50));
+        assert_eq!(per_second.burst_size().get(), 200);
+        let per_minute = parse_rate("20/min").expect("valid").quota().expect("on");
+        assert_eq!(per_minute.replenish_interval(), Duration::from_secs(3));
+        assert_eq!(per_minute.burst_size().get(), 200);
+        for off in ["0", "0/s"] {
+            assert!(parse_rate(off).expect("valid").quota().is_none(), "{off}");
+        }
     }
 }

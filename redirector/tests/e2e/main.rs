@@ -3,10 +3,12 @@
 //! starts. Each test gets its own database and Valkey namespace.
 
 mod auth;
+mod connections;
 mod consistency;
 mod deps;
 mod drills;
 mod ingress;
+mod limits;
 mod metrics;
 mod redirects;
 mod system;

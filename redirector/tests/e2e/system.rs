@@ -165,6 +165,9 @@ impl System {
             ),
             // Fault drills restart the admin API; its consumer name must stay.
             ("DRAIN_CONSUMER", "drain-under-test".to_owned()),
+            // Tests make many 404s from one address; the limit has its own
+            // tests (limits.rs), which turn it on.
+            ("REDIRECTOR_NOT_FOUND_RATE", "0".to_owned()),
         ];
         environment.extend(extra);
         let mut system = Self {
