@@ -183,8 +183,38 @@ impl System {
         };
         // The admin API migrates at start; the redirector needs the tables.
         system.launch(Role::Admin).await;
+        system.until_valkey_is_loaded().await;
         system.launch(Role::Redirector).await;
         system
+    }
+
+    /// Waits until the admin API has marked Valkey as holding every link
+    /// (its first reconciliation, just after start): until then a Valkey
+    /// miss is not final and the redirector asks Postgres.
+    async fn until_valkey_is_loaded(&self) {
+        let (url, namespace) = (self.setting("REDIS_URL"), self.setting("VALKEY_NAMESPACE"));
+        let client = redis::Client::open(url).expect("valid REDIS_URL");
+        let marker = shared::link::Keys::new(&namespace).loaded_marker();
+        eventually(START_TIMEOUT, || async {
+            let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+                return false;
+            };
+            redis::cmd("EXISTS")
+                .arg(&marker)
+                .query_async::<bool>(&mut connection)
+                .await
+                .unwrap_or(false)
+        })
+        .await;
+    }
+
+    /// The value the binaries were started with for `name`.
+    fn setting(&self, name: &str) -> String {
+        self.environment
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     /// Starts `role`'s binary and waits until it answers `/health`.
