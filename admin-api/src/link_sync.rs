@@ -145,8 +145,9 @@ struct Written {
     /// Every code looked at, with the version now settled.
     codes: Vec<String>,
     versions: Vec<i64>,
-    /// Codes whose stored value changed.
+    /// Codes whose stored value changed, and their versions.
     changed: Vec<String>,
+    changed_versions: Vec<i64>,
 }
 
 impl LinkSync {
@@ -176,7 +177,9 @@ impl LinkSync {
     pub async fn publish(&self, codes: Vec<String>) {
         for chunk in codes.chunks(BATCH) {
             match self.write_through(chunk).await {
-                Ok(written) => self.announce(&written.codes, true).await,
+                Ok(written) => {
+                    self.announce(&written.codes, &written.versions, true).await;
+                }
                 Err(err) => {
                     tracing::warn!(
                         error = format!("{err:#}"),
@@ -241,7 +244,10 @@ impl LinkSync {
                 0 => {
                     self.metrics.stale_refused.inc();
                 }
-                1 => written.changed.push(row.short_code.clone()),
+                1 => {
+                    written.changed.push(row.short_code.clone());
+                    written.changed_versions.push(row.version);
+                }
                 _ => {}
             }
             written.codes.push(row.short_code.clone());
@@ -250,10 +256,14 @@ impl LinkSync {
         Ok(written)
     }
 
-    /// Publishes `codes` on the invalidation channel; with `wait`, until
-    /// every subscribed redirector confirmed, at most `LINK_SYNC_WAIT`.
-    async fn announce(&self, codes: &[String], wait: bool) {
-        for chunk in codes.chunks(CODES_PER_MESSAGE) {
+    /// Publishes `codes` (at `versions`) on the invalidation channel; with
+    /// `wait`, until every subscribed redirector confirmed, at most
+    /// `LINK_SYNC_WAIT`.
+    async fn announce(&self, codes: &[String], versions: &[i64], wait: bool) {
+        let chunks = codes
+            .chunks(CODES_PER_MESSAGE)
+            .zip(versions.chunks(CODES_PER_MESSAGE));
+        for (chunk, chunk_versions) in chunks {
             let id = format!("{:016x}", rand::random::<u64>());
             let pending = if wait {
                 self.confirmations.expect(&id)
@@ -263,6 +273,7 @@ impl LinkSync {
             let message = shared::link::Invalidation {
                 id: id.clone(),
                 codes: chunk.to_vec(),
+                versions: chunk_versions.to_vec(),
             };
             let receivers = match self.send(&message).await {
                 Ok(receivers) => receivers,
@@ -303,7 +314,8 @@ impl LinkSync {
             after_id = last.url_id;
             let written = self.write_rows(&rows, true).await?;
             changed += written.changed.len() as u64;
-            self.announce(&written.changed, false).await;
+            self.announce(&written.changed, &written.changed_versions, false)
+                .await;
         }
         let mut connection = self.valkey.connection().await?;
         redis::cmd("SET")
@@ -349,7 +361,8 @@ impl LinkSync {
             return Ok(0);
         }
         let written = self.write_through(&codes).await?;
-        self.announce(&written.codes, false).await;
+        self.announce(&written.codes, &written.versions, false)
+            .await;
         Ok(codes.len())
     }
 
@@ -371,6 +384,9 @@ impl LinkSync {
                     _ = reload.tick() => {
                         if let Err(err) = self.reload_if_lost().await {
                             tracing::warn!(error = format!("{err:#}"), "could not check or reload Valkey link records");
+                            // Redirectors ask Postgres on every miss until the
+                            // marker is back: try again soon, not in 30 s.
+                            reload.reset_after(RETRY_EVERY);
                         }
                     }
                     _ = reconcile.tick() => {

@@ -43,7 +43,15 @@ pub struct LinkCache {
     negative_ttl_ticks: u32,
     /// Lookups in flight, by code.
     lookups: Mutex<HashMap<Box<str>, Lookup>>,
+    /// The newest version announced for recently changed codes: a lookup
+    /// that finds an older one (a lagging read replica behind the Postgres
+    /// fallback) is neither served nor kept.
+    floors: Mutex<HashMap<Box<str>, i64>>,
 }
+
+/// Codes whose announced version is remembered at most (then the memory
+/// starts over; past a cache TTL an old version is long gone anyway).
+const FLOORS_REMEMBERED: usize = 100_000;
 
 impl LinkCache {
     pub fn new(max_bytes: u64, ttl: Duration, negative_ttl: Duration) -> Self {
@@ -53,6 +61,7 @@ impl LinkCache {
             ttl_ticks: ticks(ttl).max(1),
             negative_ttl_ticks: ticks(negative_ttl).max(1),
             lookups: Mutex::default(),
+            floors: Mutex::default(),
         }
     }
 
@@ -85,6 +94,10 @@ impl LinkCache {
         let result = lookup
             .get_or_init(|| async {
                 let found = fetch.await.map_err(|_| Unavailable)?;
+                if found.as_ref().is_some_and(|r| r.version < self.floor(code)) {
+                    // Older than a version already announced: not the truth.
+                    return Err(Unavailable);
+                }
                 Ok(self.store_fetched(code, found.as_ref(), epoch))
             })
             .await
@@ -99,6 +112,26 @@ impl LinkCache {
     /// Forgets `code` (its link changed).
     pub fn invalidate(&self, code: &str) {
         self.store.remove(code.as_bytes());
+    }
+
+    /// Forgets `code`, whose link now has `version`: no older version of it
+    /// is served or kept from now on.
+    pub fn invalidate_at(&self, code: &str, version: i64) {
+        {
+            let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+            if floors.len() >= FLOORS_REMEMBERED && !floors.contains_key(code) {
+                floors.clear();
+            }
+            let floor = floors.entry(code.into()).or_insert(version);
+            *floor = (*floor).max(version);
+        }
+        self.invalidate(code);
+    }
+
+    /// The newest version announced for `code` (0 when none is remembered).
+    fn floor(&self, code: &str) -> i64 {
+        let floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+        floors.get(code).copied().unwrap_or(0)
     }
 
     /// Forgets everything (invalidations may have been missed).
@@ -196,6 +229,25 @@ mod tests {
         let failed = cache.get_or_fetch("down", async { Err::<Option<LinkRecord>, _>(()) });
         assert!(failed.await.is_err());
         assert!(cache.get("down").is_none(), "a failure is not remembered");
+    }
+
+    #[tokio::test]
+    async fn a_version_older_than_one_announced_is_neither_served_nor_kept() {
+        let cache = LinkCache::new(1 << 20, Duration::from_secs(600), Duration::from_secs(600));
+        cache.invalidate_at("code", 5);
+        let versioned = |version| {
+            let mut record = link("https://e.com").expect("a record");
+            record.version = version;
+            Some(record)
+        };
+        let stale = cache.get_or_fetch::<(), _>("code", async { Ok(versioned(4)) });
+        assert!(stale.await.is_err(), "an older version is not the truth");
+        assert!(cache.get("code").is_none(), "and is not kept");
+        let fresh = cache.get_or_fetch::<(), _>("code", async { Ok(versioned(5)) });
+        assert!(matches!(fresh.await, Ok(Some(_))));
+        assert!(cache.get("code").is_some());
+        cache.invalidate_at("code", 3);
+        assert_eq!(cache.floor("code"), 5, "a floor never goes down");
     }
 
     #[tokio::test]

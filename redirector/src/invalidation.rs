@@ -111,8 +111,11 @@ pub async fn run(
                         continue;
                     };
                     let invalidation = Invalidation::decode(&payload);
-                    for code in &invalidation.codes {
-                        cache.invalidate(code);
+                    for (i, code) in invalidation.codes.iter().enumerate() {
+                        match invalidation.versions.get(i) {
+                            Some(version) => cache.invalidate_at(code, *version),
+                            None => cache.invalidate(code),
+                        }
                     }
                     metrics.received.inc_by(invalidation.codes.len() as u64);
                     if !invalidation.id.is_empty() {

@@ -60,14 +60,19 @@ impl Keys {
 }
 
 /// An invalidation, as published on the invalidation channel: the codes
-/// whose records changed, and the id under which each redirector confirms
-/// (on the confirmation channel) once it applied them.
+/// whose records changed with the version each now has, and the id under
+/// which each redirector confirms (on the confirmation channel) once it
+/// applied them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invalidation {
     #[serde(rename = "id")]
     pub id: String,
     #[serde(rename = "c")]
     pub codes: Vec<String>,
+    /// `versions[i]` is the version of `codes[i]` (empty from admin APIs
+    /// before versions).
+    #[serde(rename = "v", default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<i64>,
 }
 
 impl Invalidation {
@@ -82,6 +87,7 @@ impl Invalidation {
         serde_json::from_str(payload).unwrap_or_else(|_| Self {
             id: String::new(),
             codes: vec![payload.to_owned()],
+            versions: Vec::new(),
         })
     }
 }
@@ -336,6 +342,7 @@ mod tests {
         let message = Invalidation {
             id: "a1".into(),
             codes: vec!["abc".into(), "xyz".into()],
+            versions: vec![3, 9],
         };
         assert_eq!(Invalidation::decode(&message.encode()), message);
         let bare = Invalidation::decode("abc");
