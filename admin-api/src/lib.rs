@@ -12,6 +12,7 @@ mod http;
 mod import;
 mod limits;
 mod link_sync;
+mod link_write;
 mod metrics;
 mod pagination;
 mod patch;
