@@ -42,8 +42,8 @@ impl Actor {
     }
 
     /// The actor of rows this actor imports: `import:<name>`.
-    pub fn import(&self) -> String {
-        format!("import:{}", self.0)
+    pub fn import(&self) -> Self {
+        Self(Arc::from(format!("import:{}", self.0)))
     }
 }
 

@@ -1,7 +1,8 @@
-//! The admin API as a library: `router(state)` for tests, `serve` for the
-//! binary. It owns every write to Postgres: users, links, events, imports.
+//! The admin API as a library: [`Application`] for the binary and the
+//! tests that run it whole, `router(state)` for in-process tests. It owns every write to Postgres: users, links, events, imports.
 
 mod agents;
+mod application;
 mod auth;
 mod config;
 mod db;
@@ -12,6 +13,7 @@ mod http;
 mod import;
 mod limits;
 mod link_sync;
+mod link_write;
 mod metrics;
 mod pagination;
 mod patch;
@@ -35,6 +37,7 @@ use tokio::net::TcpListener;
 
 use crate::limits::Limits;
 
+pub use crate::application::Application;
 pub use crate::auth::{ApiKeys, MIN_KEY_LENGTH};
 pub use crate::config::{Command, Config};
 pub use crate::db::MIGRATOR;

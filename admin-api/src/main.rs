@@ -1,8 +1,8 @@
-//! `admin-api`: parse config, init telemetry, migrate, serve until SIGTERM or
-//! Ctrl-C. `admin-api migrate` applies migrations and exits.
+//! `admin-api`: parse config, init telemetry, build the [`Application`]
+//! (which migrates), serve until SIGTERM or Ctrl-C. `admin-api migrate`
+//! applies migrations and exits.
 
-use admin_api::{Command, Config};
-use anyhow::Context;
+use admin_api::{Application, Command, Config};
 use clap::Parser;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -31,55 +31,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let pool = admin_api::connect(&config)?;
-    admin_api::migrate(&pool).await?;
     if config.command == Some(Command::Migrate) {
+        admin_api::migrate(&admin_api::connect(&config)?).await?;
         tracing::info!("migrations applied");
         return Ok(());
     }
-    let (state, drain) = admin_api::from_config(&config, pool)?;
-    if state.settings.api_keys.is_open() {
-        tracing::warn!(
-            "ADMIN_ALLOW_OPEN=true and no ADMIN_API_KEYS: the admin API is open to anyone who can reach it"
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("while binding {}", config.listen))?;
-    tracing::info!(listen = %config.listen, "admin-api listening");
+    let application = Application::build(&config).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(shared::shutdown::cancel_on_signal(shutdown.clone()));
-    let drain_task = tokio::spawn(drain.run(shutdown.clone()));
-    tokio::spawn(state.metrics.dependencies.clone().watch(
-        state.links.valkey().clone(),
-        Some(state.pool.clone()),
-        config.db_acquire_timeout,
-        shutdown.clone(),
-    ));
-    let links = state.links.clone();
-    let link_task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { links.run(shutdown).await }
-    });
-    let served = admin_api::serve(
-        listener,
-        state,
-        config.server_limits(),
-        shutdown.clone().cancelled_owned(),
-    );
-    // After the signal, in-flight requests get the grace period to finish.
-    let grace = config.shutdown_timeout;
-    let result = tokio::select! {
-        result = served => result,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown grace period elapsed; exiting with requests in flight");
-            Ok(())
-        }
-    };
-    shutdown.cancel();
-    link_task
-        .await
-        .context("while stopping the link write-through task")?;
-    drain_task.await.context("while stopping the visit drain")?;
-    result
+    application.run_until_stopped(shutdown).await
 }

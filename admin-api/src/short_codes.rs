@@ -2,7 +2,7 @@
 //! when taken (each collision counted in a metric).
 
 use rand::Rng;
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
 use crate::db::urls::{self, NewUrl, UrlRow};
 use crate::error::{ApiError, ApiResult};
@@ -30,13 +30,13 @@ pub fn generate(len: usize) -> String {
 
 /// Inserts the link under a fresh generated code.
 pub async fn insert_with_generated_code(
-    tx: &mut Transaction<'_, Postgres>,
+    db: &mut PgConnection,
     state: &AppState,
     new: &NewUrl<'_>,
 ) -> ApiResult<UrlRow> {
     for _ in 0..MAX_ATTEMPTS {
         let code = generate(state.settings.short_code_length);
-        if let Some(row) = urls::insert(&mut **tx, new, &code).await? {
+        if let Some(row) = urls::insert(&mut *db, new, &code).await? {
             return Ok(row);
         }
         state.metrics.code_collisions.inc();

@@ -1,7 +1,9 @@
-//! The redirector as a library: `App` answers requests, `server::run` is the
-//! accept loop; `main.rs` wires them to the configuration.
+//! The redirector as a library: [`Application`] assembles the process from
+//! its configuration (for `main` and the tests), `App` answers requests,
+//! `server::run` is the accept loop.
 
 mod app;
+mod application;
 mod cache;
 mod client_ip;
 mod config;
@@ -18,6 +20,7 @@ mod tiers;
 mod visits;
 
 pub use crate::app::{App, Parts};
+pub use crate::application::Application;
 pub use crate::config::Config;
 pub use crate::connection::Timeouts;
 pub use crate::limits::RequestLimits;

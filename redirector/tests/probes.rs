@@ -5,10 +5,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use clap::Parser;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use redirector::{App, BufferLimits, Parts, RequestLimits, ServerLimits, Timeouts, VisitMetrics};
+use redirector::{
+    App, Application, BufferLimits, Config, Parts, RequestLimits, ServerLimits, Timeouts,
+    VisitMetrics,
+};
 use serde_json::Value;
 use shared::link::Keys;
 use shared::valkey::Valkey;
@@ -82,6 +86,24 @@ impl Server {
         }
     }
 
+    /// The binary's own assembly: an [`Application`] built from a parsed
+    /// configuration on port 0.
+    async fn from_config(args: &[&str]) -> Self {
+        let config =
+            Config::try_parse_from(std::iter::once("redirector").chain(args.iter().copied()))
+                .expect("the configuration parses");
+        config.validate().expect("the configuration is valid");
+        let application = Application::build(&config).await.expect("it builds");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], application.port()));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(application.run_until_stopped(shutdown.clone()));
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
     async fn request(&self, method: Method, path: &str) -> (StatusCode, hyper::HeaderMap, Bytes) {
         self.request_with(method, path, &[]).await
     }
@@ -130,6 +152,31 @@ fn env(name: &str) -> String {
 fn json(body: &Bytes) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+#[tokio::test]
+async fn the_application_built_from_its_configuration_serves_health_and_stops_on_request() {
+    let (redis, database) = (env("REDIS_URL"), env("DATABASE_URL"));
+    let server = Server::from_config(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--redis-url",
+        &redis,
+        "--database-url",
+        &database,
+        "--valkey-namespace",
+        "application-test:",
+    ])
+    .await;
+    assert_ne!(server.addr.port(), 0, "port 0 becomes a free port");
+    let (status, _, body) = server.request(Method::GET, "/health").await;
+    assert_eq!(
+        (status, json(&body)),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+    tokio::time::timeout(Duration::from_secs(30), server.stop())
+        .await
+        .expect("it stops (tasks and all) within 30 s of the request");
 }
 
 #[tokio::test]

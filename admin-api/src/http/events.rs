@@ -165,7 +165,7 @@ async fn import_events(
     upload: CsvUpload,
 ) -> ApiResult<Response> {
     let result =
-        crate::import::events::import(&state.pool, &upload, &state.settings, &actor.import())
+        crate::import::events::import(&state.pool, &upload, &state.settings, actor.import().name())
             .await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

@@ -1,5 +1,6 @@
-//! `/urls`: create, list, read, update, delete, bulk import. Every write and
-//! its audit event commit in one transaction.
+//! `/urls`: create, list, read, update, delete, bulk import. Every write goes
+//! through a [`LinkWrite`]: with its audit events in one transaction, then
+//! published.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
@@ -12,10 +13,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Actor;
 use crate::db::urls::{NewUrl, UrlFields, UrlFilter, UrlRow};
-use crate::db::{events, urls, users};
+use crate::db::{urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathId, Query};
 use crate::import::{CsvUpload, ImportResult, UploadForm};
+use crate::link_write::LinkWrite;
 use crate::pagination::{Page, PageParams, page_response};
 use crate::patch::{InputTimestamp, nullable, present};
 use crate::short_codes;
@@ -198,8 +200,8 @@ async fn create_url(
     let redirect_type = check_redirect_type(body.redirect_type.unwrap_or(302))?;
     let expires_at = body.expires_at.map(check_expiry).transpose()?;
 
-    let mut tx = state.pool.begin().await?;
-    if !users::lock_live(&mut *tx, body.user_id).await? {
+    let mut write = LinkWrite::begin(&state, actor).await?;
+    if !users::lock_live(write.tx(), body.user_id).await? {
         return Err(ApiError::not_found("user"));
     }
     let new = NewUrl {
@@ -210,23 +212,22 @@ async fn create_url(
         expires_at,
     };
     let row = match &body.short_code {
-        Some(code) => urls::insert(&mut *tx, &new, code)
+        Some(code) => urls::insert(write.tx(), &new, code)
             .await?
             .ok_or_else(|| ApiError::conflict("short_code", "is already taken"))?,
-        None => short_codes::insert_with_generated_code(&mut tx, &state, &new).await?,
+        None => short_codes::insert_with_generated_code(write.tx(), &state, &new).await?,
     };
     let details = json!({"short_code": row.short_code, "original_url": row.original_url});
-    let created = events::NewEvent {
-        url_id: Some(row.id),
-        user_id: Some(row.user_id),
-        event_type: "created",
-        details,
-        occurred_at: Some(row.created_at),
-        actor: actor.name(),
-    };
-    events::insert(&mut *tx, &created).await?;
-    tx.commit().await?;
-    state.links.publish(vec![row.short_code.clone()]).await;
+    write
+        .event(
+            "created",
+            (row.id, row.user_id),
+            details,
+            Some(row.created_at),
+        )
+        .await?;
+    write.touched(&row.short_code);
+    write.commit().await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(UrlResponse::new(row, &state)),
@@ -271,8 +272,8 @@ async fn update_url(
         .map(|e| e.map(check_expiry).transpose())
         .transpose()?;
 
-    let mut tx = state.pool.begin().await?;
-    let current = urls::get_for_update(&mut *tx, id)
+    let mut write = LinkWrite::begin(&state, actor).await?;
+    let current = urls::get_for_update(write.tx(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
     let old = UrlFields::of(&current);
@@ -287,19 +288,13 @@ async fn update_url(
     if details.is_empty() {
         return Ok(axum::Json(UrlResponse::new(current, &state)));
     }
-    let row = urls::update(&mut *tx, id, &new).await?;
+    let row = urls::update(write.tx(), id, &new).await?;
     let n = details.len();
-    events::insert_for_links(
-        &mut *tx,
-        actor.name(),
-        "updated",
-        &vec![row.id; n],
-        &vec![row.user_id; n],
-        &details,
-    )
-    .await?;
-    tx.commit().await?;
-    state.links.publish(vec![row.short_code.clone()]).await;
+    write
+        .events("updated", &vec![row.id; n], &vec![row.user_id; n], &details)
+        .await?;
+    write.touched(&row.short_code);
+    write.commit().await?;
     Ok(axum::Json(UrlResponse::new(row, &state)))
 }
 
@@ -311,21 +306,16 @@ async fn delete_url(
     actor: Actor,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.pool.begin().await?;
-    let deleted = urls::soft_delete(&mut *tx, id)
+    let mut write = LinkWrite::begin(&state, actor).await?;
+    let deleted = urls::soft_delete(write.tx(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
-    let event = events::NewEvent {
-        url_id: Some(deleted.id),
-        user_id: Some(deleted.user_id),
-        event_type: "deleted",
-        details: json!({"short_code": deleted.short_code, "reason": "user_requested"}),
-        occurred_at: None,
-        actor: actor.name(),
-    };
-    events::insert(&mut *tx, &event).await?;
-    tx.commit().await?;
-    state.links.publish(vec![deleted.short_code]).await;
+    let details = json!({"short_code": deleted.short_code, "reason": "user_requested"});
+    write
+        .event("deleted", (deleted.id, deleted.user_id), details, None)
+        .await?;
+    write.touched(deleted.short_code);
+    write.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -340,8 +330,6 @@ async fn import_urls(
     actor: Actor,
     upload: CsvUpload,
 ) -> ApiResult<Response> {
-    let (result, codes) =
-        crate::import::urls::import(&state.pool, &upload, &state.settings, &actor.import()).await?;
-    state.links.publish(codes).await;
+    let result = crate::import::urls::import(&state, &upload, actor.import()).await?;
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }

@@ -9,10 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Actor;
-use crate::db::{events, urls, users};
+use crate::db::{urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathId, Query};
 use crate::import::{CsvUpload, ImportResult, UploadForm};
+use crate::link_write::LinkWrite;
 use crate::pagination::{Page, PageParams, page_response};
 use crate::patch::present;
 use crate::state::AppState;
@@ -161,31 +162,22 @@ async fn delete_user(
     actor: Actor,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.pool.begin().await?;
-    if !users::soft_delete(&mut *tx, id).await? {
+    let mut write = LinkWrite::begin(&state, actor).await?;
+    if !users::soft_delete(write.tx(), id).await? {
         return Err(ApiError::not_found("user"));
     }
-    let deleted = urls::soft_delete_by_user(&mut *tx, id).await?;
+    let deleted = urls::soft_delete_by_user(write.tx(), id).await?;
     let url_ids: Vec<i64> = deleted.iter().map(|d| d.id).collect();
     let user_ids: Vec<i64> = deleted.iter().map(|d| d.user_id).collect();
     let details: Vec<serde_json::Value> = deleted
         .iter()
         .map(|d| serde_json::json!({"short_code": d.short_code, "reason": "user_deleted"}))
         .collect();
-    events::insert_for_links(
-        &mut *tx,
-        actor.name(),
-        "deleted",
-        &url_ids,
-        &user_ids,
-        &details,
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .links
-        .publish(deleted.into_iter().map(|d| d.short_code).collect())
-        .await;
+    write
+        .events("deleted", &url_ids, &user_ids, &details)
+        .await?;
+    write.touched_all(deleted.into_iter().map(|d| d.short_code));
+    write.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

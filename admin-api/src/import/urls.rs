@@ -10,15 +10,15 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
 
 use super::{
     CsvUpload, ImportResult, check_id, first_duplicate, parse_bool, parse_timestamp, row_error,
 };
-use crate::db::events;
+use crate::auth::Actor;
 use crate::db::imports::{self, Table, UrlColumns};
 use crate::error::{ApiError, ApiResult};
-use crate::state::Settings;
+use crate::link_write::LinkWrite;
+use crate::state::{AppState, Settings};
 use crate::validate;
 
 /// Rows compared with the stored links per query, so that the comparison
@@ -42,54 +42,45 @@ struct UrlRecord {
     redirect_type: Option<i64>,
 }
 
-/// Checks every row, then upserts them all in one transaction; its events
-/// record `actor` (`import:<key name>`). Also returns the codes of the links
-/// that are new, changed or revived, for the write-through to Valkey.
-pub async fn import(
-    pool: &PgPool,
-    upload: &CsvUpload,
-    settings: &Settings,
-    actor: &str,
-) -> ApiResult<(ImportResult, Vec<String>)> {
+/// Checks every row, then upserts them all in one [`LinkWrite`] whose events
+/// record `actor` (`import:<key name>`); the links that are new, changed or
+/// revived are published after the commit.
+pub async fn import(state: &AppState, upload: &CsvUpload, actor: Actor) -> ApiResult<ImportResult> {
+    let settings = &state.settings;
     let rows = columns(upload, settings)?;
     if rows.ids.is_empty() {
-        return Ok((ImportResult::of(0), Vec::new()));
+        return Ok(ImportResult::of(0));
     }
-    let mut tx = pool.begin().await?;
-    crate::db::set_local_statement_timeout(&mut *tx, settings.import_statement_timeout).await?;
-    imports::lock(&mut *tx, Table::Urls).await?;
-    if let Some(row) = imports::first_missing_user(&mut *tx, &rows.user_ids).await? {
+    let mut write = LinkWrite::begin(state, actor).await?;
+    crate::db::set_local_statement_timeout(write.tx(), settings.import_statement_timeout).await?;
+    imports::lock(write.tx(), Table::Urls).await?;
+    if let Some(row) = imports::first_missing_user(write.tx(), &rows.user_ids).await? {
         return Err(row_error(row as usize, "user_id", "names no existing user"));
     }
-    if let Some(row) = imports::first_code_changed(&mut *tx, &rows).await? {
+    if let Some(row) = imports::first_code_changed(write.tx(), &rows).await? {
         let problem =
             "differs from the code of the existing link with this id (codes are permanent)";
         return Err(ApiError::conflict("short_code", problem).at_row(row as u64));
     }
-    if let Some(row) = imports::first_code_taken(&mut *tx, &rows).await? {
+    if let Some(row) = imports::first_code_taken(write.tx(), &rows).await? {
         return Err(ApiError::conflict("short_code", "belongs to another link").at_row(row as u64));
     }
-    let touched = write_change_events(&mut tx, &rows, actor).await?;
-    imports::upsert_urls(&mut *tx, &rows).await?;
-    imports::bump_id_sequence(&mut *tx, Table::Urls).await?;
-    tx.commit().await?;
-    Ok((ImportResult::of(rows.ids.len()), touched))
+    write_change_events(&mut write, &rows).await?;
+    imports::upsert_urls(write.tx(), &rows).await?;
+    imports::bump_id_sequence(write.tx(), Table::Urls).await?;
+    write.commit().await?;
+    Ok(ImportResult::of(rows.ids.len()))
 }
 
 /// The audit events of an import, in one place: compares each row with the
 /// stored link of its id and writes one `updated` event per changed field
 /// (the same rule and details as `PUT /urls/{id}`) and a `restored` event
-/// per revived link. Returns the codes of new, changed and revived links.
-async fn write_change_events(
-    db: &mut PgConnection,
-    rows: &UrlColumns,
-    actor: &str,
-) -> ApiResult<Vec<String>> {
-    let mut touched = Vec::new();
+/// per revived link. Marks new, changed and revived links as touched.
+async fn write_change_events(write: &mut LinkWrite, rows: &UrlColumns) -> ApiResult<()> {
     for start in (0..rows.ids.len()).step_by(COMPARE_CHUNK) {
         let end = (start + COMPARE_CHUNK).min(rows.ids.len());
         let stored: HashMap<i64, imports::StoredUrl> =
-            imports::stored_urls(&mut *db, &rows.ids[start..end])
+            imports::stored_urls(write.tx(), &rows.ids[start..end])
                 .await?
                 .into_iter()
                 .map(|link| (link.id, link))
@@ -115,12 +106,12 @@ async fn write_change_events(
                     }
                 }
             }
-            touched.push(rows.short_codes[i].clone());
+            write.touched(&rows.short_codes[i]);
         }
-        updated.write(&mut *db, actor, "updated").await?;
-        restored.write(&mut *db, actor, "restored").await?;
+        updated.write(write, "updated").await?;
+        restored.write(write, "restored").await?;
     }
-    Ok(touched)
+    Ok(())
 }
 
 /// Events of one type for links, as parallel columns.
@@ -138,19 +129,10 @@ impl LinkEvents {
         self.details.push(details);
     }
 
-    async fn write(
-        &self,
-        db: &mut PgConnection,
-        actor: &str,
-        event_type: &str,
-    ) -> sqlx::Result<()> {
-        if self.url_ids.is_empty() {
-            return Ok(());
-        }
-        let (url_ids, user_ids) = (&self.url_ids, &self.user_ids);
-        events::insert_for_links(db, actor, event_type, url_ids, user_ids, &self.details)
+    async fn write(&self, write: &mut LinkWrite, event_type: &str) -> ApiResult<()> {
+        write
+            .events(event_type, &self.url_ids, &self.user_ids, &self.details)
             .await
-            .map(drop)
     }
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod actors;
+mod application;
 mod auth;
 mod docs;
 mod drain;
