@@ -118,7 +118,9 @@ impl System {
         .await
     }
 
-    async fn start_custom(
+    /// A system on the Postgres server at `server_url` and the Valkey at
+    /// `redis_url` (a drill's private ones) with extra settings.
+    pub async fn start_custom(
         server_url: &str,
         redis_url: &str,
         extra: Vec<(&'static str, String)>,
@@ -208,8 +210,8 @@ impl System {
         .await;
     }
 
-    /// The value the binaries were started with for `name`.
-    fn setting(&self, name: &str) -> String {
+    /// The value the binaries were started with for `name` (empty if unset).
+    pub fn setting(&self, name: &str) -> String {
         self.environment
             .iter()
             .find(|(n, _)| *n == name)
@@ -269,6 +271,11 @@ impl System {
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&base).await;
         (base, child)
+    }
+
+    /// Whether the redirector was started and not since stopped by the test.
+    pub fn redirector_running(&self) -> bool {
+        self.redirector_process.is_some()
     }
 
     fn process(&mut self, role: Role) -> Option<Child> {
