@@ -371,6 +371,10 @@ impl LinkSync {
                     _ = reload.tick() => {
                         if let Err(err) = self.reload_if_lost().await {
                             tracing::warn!(error = format!("{err:#}"), "could not check or reload Valkey link records");
+                            // Whether Valkey holds every link is unknown (at
+                            // start its connection may still be being made):
+                            // check again soon, not a whole period later.
+                            reload.reset_after(RETRY_EVERY);
                         }
                     }
                     _ = reconcile.tick() => {

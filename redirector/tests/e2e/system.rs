@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 
 /// How long a binary may take to answer `/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the admin API may take to mark Valkey loaded after it answers
+/// `/health` (its first reconciliation; an empty database's is instant).
+const LOADED_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A response, fully read.
 pub struct Reply {
@@ -197,7 +200,7 @@ impl System {
         let (url, namespace) = (self.setting("REDIS_URL"), self.setting("VALKEY_NAMESPACE"));
         let client = redis::Client::open(url).expect("valid REDIS_URL");
         let marker = shared::link::Keys::new(&namespace).loaded_marker();
-        eventually(START_TIMEOUT, || async {
+        eventually(LOADED_TIMEOUT, || async {
             let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
                 return false;
             };
