@@ -384,8 +384,9 @@ impl LinkSync {
                     _ = reload.tick() => {
                         if let Err(err) = self.reload_if_lost().await {
                             tracing::warn!(error = format!("{err:#}"), "could not check or reload Valkey link records");
-                            // Redirectors ask Postgres on every miss until the
-                            // marker is back: try again soon, not in 30 s.
+                            // Whether Valkey holds every link is unknown (at
+                            // start its connection may still be being made):
+                            // check again soon, not a whole period later.
                             reload.reset_after(RETRY_EVERY);
                         }
                     }

@@ -54,7 +54,7 @@ impl VisitMetrics {
         };
         registry.register(
             "visit_buffer_depth",
-            "Visits waiting in the in-process buffer",
+            "Visits in this process not yet in Valkey (buffered or being pushed)",
             metrics.depth.clone(),
         );
         registry.register(
@@ -174,7 +174,6 @@ impl Pusher {
                 tokio::time::sleep(LINGER).await;
                 self.take_waiting(&mut batch, max_batch);
             }
-            self.metrics.depth.dec_by(batch.len() as i64);
             let taken: usize = batch.iter().map(Visit::size).sum();
             self.bytes.fetch_sub(taken, Ordering::Relaxed);
             let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
@@ -182,6 +181,9 @@ impl Pusher {
             loop {
                 match push(&valkey, shards, &batch).await {
                     Ok(()) => {
+                        // Counted as waiting until Valkey holds them, so that
+                        // a depth of 0 means nothing is in this process.
+                        self.metrics.depth.dec_by(batch.len() as i64);
                         self.metrics.pushed.inc_by(batch.len() as u64);
                         self.metrics.batches.observe(batch.len() as f64);
                         break;

@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 
 /// How long a binary may take to answer `/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the admin API may take to mark Valkey loaded after it answers
+/// `/health` (its first reconciliation; an empty database's is instant).
+const LOADED_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A response, fully read.
 pub struct Reply {
@@ -118,7 +121,9 @@ impl System {
         .await
     }
 
-    async fn start_custom(
+    /// A system on the Postgres server at `server_url` and the Valkey at
+    /// `redis_url` (a drill's private ones) with extra settings.
+    pub async fn start_custom(
         server_url: &str,
         redis_url: &str,
         extra: Vec<(&'static str, String)>,
@@ -195,7 +200,7 @@ impl System {
         let (url, namespace) = (self.setting("REDIS_URL"), self.setting("VALKEY_NAMESPACE"));
         let client = redis::Client::open(url).expect("valid REDIS_URL");
         let marker = shared::link::Keys::new(&namespace).loaded_marker();
-        eventually(START_TIMEOUT, || async {
+        eventually(LOADED_TIMEOUT, || async {
             let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
                 return false;
             };
@@ -208,8 +213,8 @@ impl System {
         .await;
     }
 
-    /// The value the binaries were started with for `name`.
-    fn setting(&self, name: &str) -> String {
+    /// The value the binaries were started with for `name` (empty if unset).
+    pub fn setting(&self, name: &str) -> String {
         self.environment
             .iter()
             .find(|(n, _)| *n == name)
@@ -269,6 +274,11 @@ impl System {
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&base).await;
         (base, child)
+    }
+
+    /// Whether the redirector was started and not since stopped by the test.
+    pub fn redirector_running(&self) -> bool {
+        self.redirector_process.is_some()
     }
 
     fn process(&mut self, role: Role) -> Option<Child> {

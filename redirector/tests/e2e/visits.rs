@@ -34,6 +34,8 @@ async fn a_visit_is_readable_in_events_within_250_ms() {
     })
     .await;
     eprintln!("visit visible after {took:?}");
+    system.until_pipeline_idle().await;
+    assert_eq!(system.count_events(&query).await, 1, "exactly one event");
     let events = system.get(&format!("/events?{query}")).await.json();
     let details = &events[0]["details"];
     assert_eq!(details["short_code"], code.as_str());
@@ -71,16 +73,12 @@ async fn a_thousand_concurrent_visits_become_exactly_a_thousand_events() {
         .await;
     assert!(statuses.iter().all(|s| *s == StatusCode::FOUND));
     let query = format!("url_id={}&event_type=redirect", link["id"]);
-    eventually(Duration::from_secs(10), || async {
-        system.count_events(&query).await >= 1000
-    })
-    .await;
+    // Nothing pending anywhere first, then equality: a visit written twice,
+    // however late, fails this.
+    system.until_pipeline_idle().await;
     assert_eq!(system.count_events(&query).await, 1000);
     let stats_path = format!("/urls/{}/stats", link["short_code"].as_str().expect("code"));
-    eventually(Duration::from_secs(2), || async {
-        system.get(&stats_path).await.json()["total_visits"] == 1000
-    })
-    .await;
+    assert_eq!(system.get(&stats_path).await.json()["total_visits"], 1000);
     system.stop().await;
 }
 
@@ -104,10 +102,8 @@ async fn head_requests_are_not_visits_and_bots_are_flagged() {
         .await;
     assert_eq!(bot.status, StatusCode::FOUND);
     let query = format!("url_id={}&event_type=redirect", link["id"]);
-    eventually(Duration::from_secs(5), || async {
-        system.count_events(&query).await == 1
-    })
-    .await;
+    system.until_pipeline_idle().await;
+    assert_eq!(system.count_events(&query).await, 1, "the HEAD is no visit");
     let events = system.get(&format!("/events?{query}")).await.json();
     assert_eq!(
         events[0]["details"]["is_bot"], true,
@@ -146,7 +142,12 @@ async fn stats_count_humans_bots_and_visitors_within_two_seconds() {
         stats["total_visits"] == 3 && stats["bot_visits"] == 1
     })
     .await;
+    system.until_pipeline_idle().await;
     let stats = system.get(&stats_path).await.json();
+    assert_eq!(
+        (&stats["total_visits"], &stats["bot_visits"]),
+        (&serde_json::json!(3), &serde_json::json!(1))
+    );
     assert_eq!(stats["short_code"], code.as_str());
     assert_eq!(stats["url_id"], link["id"]);
     assert_eq!(stats["unique_visitors"], 1, "one network, one user agent");
@@ -190,10 +191,8 @@ async fn huge_user_agents_and_referrers_are_cut_before_they_are_stored() {
         .await;
     assert_eq!(reply.status, StatusCode::FOUND);
     let query = format!("url_id={}&event_type=redirect", link["id"]);
-    eventually(Duration::from_secs(5), || async {
-        system.count_events(&query).await == 1
-    })
-    .await;
+    system.until_pipeline_idle().await;
+    assert_eq!(system.count_events(&query).await, 1);
     let events = system.get(&format!("/events?{query}")).await.json();
     let details = &events[0]["details"];
     let stored_agent = details["user_agent"].as_str().expect("user agent");
