@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use shared::backoff::Backoff;
 use shared::link::Invalidation;
@@ -35,6 +36,7 @@ pub struct InvalidationMetrics {
     received: Counter,
     resubscribed: Counter,
     silences: Counter,
+    live: Gauge,
 }
 
 impl InvalidationMetrics {
@@ -49,6 +51,11 @@ impl InvalidationMetrics {
             "invalidation_subscriptions",
             "Subscriptions (re)established, each dropping the whole cache",
             metrics.resubscribed.clone(),
+        );
+        registry.register(
+            "invalidation_subscription_live",
+            "1 while the invalidation subscription is up and its heartbeat comes back",
+            metrics.live.clone(),
         );
         registry.register(
             "invalidation_silences",
@@ -104,6 +111,7 @@ pub async fn run(
                     };
                     let Some(message) = message else { break };
                     last_heard = Instant::now();
+                    metrics.live.set(1);
                     if message.get_channel_name() != channel {
                         continue;
                     }
@@ -123,6 +131,7 @@ pub async fn run(
                         tokio::spawn(publish(valkey.clone(), confirmations, invalidation.id));
                     }
                 }
+                metrics.live.set(0);
                 tracing::warn!("lost the invalidation subscription; dropping the cache");
                 cache.invalidate_all();
             }

@@ -131,8 +131,14 @@ async fn a_silent_invalidation_subscription_is_renewed_and_obeyed_again() {
         .await
         .expect("SET after the pause");
 
+    // Renewed, and its heartbeat comes back again (a subscription made during
+    // the pause is itself given up once it hears nothing).
     eventually(OBEYED_WITHIN, || async {
         system.redirector_metric(subscriptions).await > subscriptions_before
+            && system
+                .redirector_metric("redirector_invalidation_subscription_live")
+                .await
+                == 1.0
     })
     .await;
     // The renewed subscription carries invalidations: a cached link...
