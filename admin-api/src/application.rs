@@ -41,16 +41,10 @@ impl Application {
                 "ADMIN_ALLOW_OPEN=true and no ADMIN_API_KEYS: the admin API is open to anyone who can reach it"
             );
         }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("while binding {}", config.listen))?;
-        let address = listener
-            .local_addr()
-            .context("while reading the bound address")?;
-        tracing::info!(listen = %address, "admin-api listening");
+        let (listener, port) = shared::listener::bind("admin-api", config.listen).await?;
         Ok(Self {
             listener,
-            port: address.port(),
+            port,
             state,
             drain,
             limits: config.server_limits(),

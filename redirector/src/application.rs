@@ -69,16 +69,10 @@ impl Application {
                 limits: config.request_limits(),
             },
         );
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("while binding {}", config.listen))?;
-        let address = listener
-            .local_addr()
-            .context("while reading the bound address")?;
-        tracing::info!(listen = %address, "redirector listening");
+        let (listener, port) = shared::listener::bind("redirector", config.listen).await?;
         Ok(Self {
             listener,
-            port: address.port(),
+            port,
             app,
             pusher,
             valkey,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dependencies;
 pub mod exposition;
 pub mod link;
+pub mod listener;
 pub mod process_metrics;
 pub mod short_code;
 pub mod shutdown;
