@@ -30,12 +30,14 @@ pub struct Application {
 
 impl Application {
     /// Connects (lazily) to Postgres, applies pending migrations, builds the
-    /// state and the visit drain, and binds `config.listen` (port 0 picks a
+    /// state and the visit drain, refuses to serve a closed API without any
+    /// key ([`crate::NoKey`]), and binds `config.listen` (port 0 picks a
     /// free port; see [`Application::port`]).
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = crate::connect(config)?;
         crate::migrate(&pool).await?;
         let (state, drain) = crate::from_config(config, pool)?;
+        crate::check_some_key(&state).await?;
         if state.settings.api_keys.is_open() {
             tracing::warn!(
                 "ADMIN_ALLOW_OPEN=true and no ADMIN_API_KEYS: the admin API is open to anyone who can reach it"

@@ -1,95 +1,112 @@
 //! Who is calling. Every admin endpoint except `/health`, `/ready`,
 //! `/metrics` and `/apidocs/` needs a key in `Authorization: Bearer <key>` or
-//! `X-API-Key` (either may carry the valid one); repeated failures from one
-//! client address get 429. The key's name becomes the request's [`Actor`],
-//! which every event it writes records, and the key its writes are limited by.
+//! `X-API-Key` (either may carry the valid one): a bootstrap key of
+//! `ADMIN_API_KEYS` (an admin) or a stored key with its role; repeated
+//! failures from one client address get 429. The key becomes the request's
+//! [`Caller`]: the actor its events record, the role and user its access
+//! follows, and the budget its writes spend.
 
+mod caller;
+pub mod issue;
 mod keys;
+pub mod secret;
+mod store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header, request::Parts};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::limits::{WriteKey, client_key};
+use crate::limits::client_key;
 use crate::state::AppState;
 
+pub use caller::{Actor, Budget, Caller, Role, Visible};
 pub use keys::{ApiKeys, MIN_KEY_LENGTH};
+pub use store::KeyStore;
 
-/// Who caused a write: a key's name, `open` when the API runs without keys,
-/// `system` for what the system does by itself. Set on each request by
-/// [`authenticate`]; handlers take it as an extractor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(Arc<str>);
-
-impl Actor {
-    /// The actor of requests when the API runs open.
-    pub fn open() -> Self {
-        Self(Arc::from("open"))
-    }
-
-    fn key(name: &str) -> Self {
-        Self(Arc::from(name))
-    }
-
-    /// The name events record.
-    pub fn name(&self) -> &str {
-        &self.0
-    }
-
-    /// The actor of rows this actor imports: `import:<name>`.
-    pub fn import(&self) -> Self {
-        Self(Arc::from(format!("import:{}", self.0)))
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Actor {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        // Every route that writes sits behind `authenticate`; a route without
-        // it is a wiring mistake, not the client's.
-        parts
-            .extensions
-            .get::<Actor>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal(&"a handler needs an actor outside the auth layer"))
-    }
-}
-
-/// Lets a request through with its [`Actor`] when it carries a valid key (or
-/// the API is open) and its writes are within the key's rate; otherwise 401
-/// with `WWW-Authenticate: Bearer`, or 429 with `Retry-After`.
+/// Lets a request through with its [`Caller`] when it carries a valid key
+/// (or the API is open), a viewer only when it reads, and writes only within
+/// the caller's budget; otherwise 401 with `WWW-Authenticate: Bearer`, 403,
+/// or 429 with `Retry-After`.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let client = client_address(&request, &state.settings.trusted_proxies);
-    let keys = &state.settings.api_keys;
-    let actor = if keys.is_open() {
-        Actor::open()
-    } else if let Some(name) = presented_keys(request.headers()).find_map(|k| keys.identify(k)) {
-        Actor::key(name)
-    } else {
-        return refuse(&state, client);
+    let caller = match identify(&state, request.headers()).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return refuse(&state, client),
+        Err(err) => return err.into_response(),
     };
     if is_write(request.method()) {
-        let key = if keys.is_open() {
-            WriteKey::Client(client_key(client))
-        } else {
-            WriteKey::Key(actor.name().to_owned())
-        };
-        if let Err(wait) = state.limits.writes.check(&key) {
+        if !caller.may_write() {
+            return ApiError::forbidden("this key is read-only").into_response();
+        }
+        if let Err(wait) = state.limits.check_write(&caller, client) {
             return ApiError::rate_limited("too many writes; slow down", wait).into_response();
         }
     }
-    request.extensions_mut().insert(actor);
+    request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The caller a request's keys make: the first presented key that is a
+/// bootstrap key or a live stored key. `Err` only when the key store cannot
+/// be read (503).
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let bootstrap = &state.settings.api_keys;
+    if bootstrap.is_open() {
+        return Ok(Some(Caller::open()));
+    }
+    for presented in presented_keys(headers) {
+        if let Some(name) = bootstrap.identify(presented) {
+            return Ok(Some(Caller::new(
+                Actor::key(name),
+                Role::Admin,
+                None,
+                Budget::Default,
+            )));
+        }
+        if let Some(key) = state.keys.identify(presented).await? {
+            let budget = match key.rate_limit_per_minute {
+                Some(per_minute) => Budget::Own {
+                    key_id: key.id,
+                    per_minute,
+                },
+                None => Budget::Default,
+            };
+            return Ok(Some(Caller::new(
+                Actor::key(&key.name),
+                key.role,
+                key.user_id,
+                budget,
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Lets only admins through (keys, imports): 403 for the others.
+pub async fn admins_only(caller: Caller, request: Request, next: Next) -> Response {
+    if caller.is_admin() {
+        next.run(request).await
+    } else {
+        ApiError::forbidden("this needs an admin key").into_response()
+    }
+}
+
+/// Lets only callers that see every user through (users): 403 for keys
+/// bound to one user.
+pub async fn unbound_only(caller: Caller, request: Request, next: Next) -> Response {
+    if caller.is_unbound() {
+        next.run(request).await
+    } else {
+        ApiError::forbidden("this key is bound to one user").into_response()
+    }
 }
 
 /// A failed attempt: 401, or 429 once the client address has failed too

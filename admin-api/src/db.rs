@@ -2,6 +2,7 @@
 //! exists once, as a function taking `impl PgExecutor<'_>` so that it runs on
 //! the pool or inside a transaction.
 
+pub mod api_keys;
 pub mod events;
 pub mod imports;
 pub mod outbox;

@@ -73,6 +73,11 @@ impl ApiError {
         )
     }
 
+    /// 403: the key is valid but its role does not allow the request.
+    pub fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// 404 for a thing the client named.
     pub fn not_found(what: &str) -> Self {
         Self::new(
@@ -213,6 +218,22 @@ impl ApiError {
     }
 }
 
+/// The message a person reads (the command line prints it).
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// Whether the error is the caller's (4xx), not the service's.
+    pub fn is_client_error(&self) -> bool {
+        self.status.is_client_error()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -272,7 +293,8 @@ fn on_constraint(name: &str) -> Option<ApiError> {
     Some(match name {
         "users_email_key" => ApiError::conflict("email", "is already taken"),
         "urls_short_code_key" => ApiError::conflict("short_code", "is already taken"),
-        "urls_user_id_fkey" => ApiError::not_found("user"),
+        "urls_user_id_fkey" | "api_keys_user_id_fkey" => ApiError::not_found("user"),
+        "api_keys_name_key" => ApiError::conflict("name", "is already taken"),
         _ => return None,
     })
 }

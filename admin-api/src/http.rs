@@ -2,6 +2,7 @@
 //! the cross-cutting layers (request ids, tracing, metrics, auth, body limits,
 //! JSON errors for everything the framework answers itself).
 
+mod api_keys;
 mod docs;
 mod events;
 mod health;
@@ -59,6 +60,9 @@ pub fn router(state: AppState) -> Router {
 /// The documented resource routes (everything that needs an API key). Each
 /// request is bounded by `ADMIN_REQUEST_TIMEOUT` (408 JSON past it), except
 /// bulk imports: their upload has `ADMIN_BODY_TIMEOUT` and one runs at a time.
+/// Keys and imports are for admin keys, users for keys not bound to a user;
+/// the rest check the caller's user in the handler (another user's data is
+/// a 404).
 fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
     let bulk = OpenApiRouter::new()
         .merge(users::bulk_router())
@@ -68,11 +72,13 @@ fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
             state.clone(),
             crate::limits::bulk_upload,
         ))
-        .layer(DefaultBodyLimit::max(CSV_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(CSV_BODY_LIMIT))
+        .layer(middleware::from_fn(crate::auth::admins_only));
     let mut openapi = docs::ApiDoc::openapi();
     openapi.merge(health::router().into_openapi());
     OpenApiRouter::with_openapi(openapi)
-        .merge(users::router())
+        .merge(users::router().layer(middleware::from_fn(crate::auth::unbound_only)))
+        .merge(api_keys::router().layer(middleware::from_fn(crate::auth::admins_only)))
         .merge(urls::router())
         .merge(events::router())
         .merge(stats::router())

@@ -39,9 +39,10 @@ use crate::limits::Limits;
 
 pub use crate::application::Application;
 pub use crate::auth::{ApiKeys, MIN_KEY_LENGTH};
-pub use crate::config::{Command, Config};
+pub use crate::config::{Command, Config, CreateKeyArgs, KeysCommand};
 pub use crate::db::MIGRATOR;
 pub use crate::drain::{Drain, DrainSettings, Round};
+pub use crate::error::ApiError;
 pub use crate::http::router;
 pub use crate::link_sync::{LinkSync, SyncSettings, WRITE_IF_NEWER};
 pub use crate::metrics::Metrics;
@@ -87,12 +88,63 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("while applying migrations")
 }
 
+/// `admin-api keys create`: applies pending migrations, then issues a key
+/// by the same rules as `POST /api-keys`. The outer error is the service's
+/// (no database); the inner one the arguments' (a taken name, a bad role).
+pub async fn issue_key(
+    config: &Config,
+    args: &CreateKeyArgs,
+) -> anyhow::Result<Result<auth::issue::Issued, ApiError>> {
+    let pool = connect(config)?;
+    migrate(&pool).await?;
+    let request = auth::issue::KeyRequest {
+        name: args.name.clone(),
+        role: args.role.clone(),
+        user_id: args.user_id,
+        rate_limit_per_minute: args.rate_limit_per_minute,
+    };
+    match auth::issue::issue(&pool, &request).await {
+        Err(err) if !err.is_client_error() => Err(anyhow::anyhow!("{err}")),
+        result => Ok(result),
+    }
+}
+
+/// Refusal to serve: the API would be closed with no key to open it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no API key: set ADMIN_API_KEYS (comma-separated keys of at least {MIN_KEY_LENGTH} \
+     characters), issue one with `admin-api keys create --name NAME --role admin`, or set \
+     ADMIN_ALLOW_OPEN=true to run without auth"
+)]
+pub struct NoKey;
+
+/// `Err(NoKey)` when the API is closed, has no bootstrap key and no live
+/// stored key: nobody could use it.
+pub async fn check_some_key(state: &AppState) -> anyhow::Result<()> {
+    let keys = &state.settings.api_keys;
+    if keys.is_open() || !keys.is_empty() {
+        return Ok(());
+    }
+    let stored = db::api_keys::count(&state.pool)
+        .await
+        .context("while counting stored API keys")?;
+    if stored == 0 {
+        return Err(NoKey.into());
+    }
+    Ok(())
+}
+
 /// The state and the visit drain the configuration describes.
 pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, Drain)> {
     let mut settings = Settings::new(&config.public_base());
     settings.short_code_length = usize::from(config.short_code_length);
     settings.users_list_cap = config.users_list_cap;
-    settings.api_keys = ApiKeys::new(config.api_keys()?);
+    let bootstrap = config.api_keys()?;
+    settings.api_keys = if bootstrap.is_empty() && config.allow_open {
+        ApiKeys::default()
+    } else {
+        ApiKeys::new(bootstrap)
+    };
     settings.link_sync = SyncSettings {
         wait: config.link_sync_wait,
         reconcile_every: config.link_reconcile_interval,
@@ -152,6 +204,7 @@ pub fn build(
         Drain::new(valkey, pool.clone(), settings, metrics.registry_mut())
     });
     let state = AppState {
+        keys: Arc::new(crate::auth::KeyStore::new(pool.clone())),
         pool,
         limits: Arc::new(Limits::new(&settings)),
         settings: Arc::new(settings),

@@ -1,11 +1,13 @@
 //! The admin API's limits on what one client may take: keyed rate limiters
-//! (governor) for failed key attempts and for writes, and the one bulk import
+//! (governor) for failed key attempts and for writes (per key at the default
+//! rate, or at a key's own `rate_limit_per_minute`), and the one bulk import
 //! a process runs at a time, with the upload's deadline.
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,6 +19,7 @@ use governor::clock::{Clock, DefaultClock};
 use shared::config::Rate;
 use tokio::sync::Semaphore;
 
+use crate::auth::{Budget, Caller};
 use crate::error::ApiError;
 use crate::import::CSV_BODY_LIMIT;
 use crate::state::{AppState, Settings};
@@ -34,7 +37,9 @@ pub struct Limits {
     /// Failed key attempts per client address.
     pub auth_failures: Limiter<IpAddr>,
     /// Writes per key name (or per client address when open).
-    pub writes: Limiter<WriteKey>,
+    writes: Limiter<WriteKey>,
+    /// Writes of keys with a rate of their own, per key id, with that rate.
+    own_writes: Mutex<HashMap<i64, (u32, Limiter<()>)>>,
     /// One bulk import at a time.
     imports: Arc<Semaphore>,
 }
@@ -44,7 +49,38 @@ impl Limits {
         Self {
             auth_failures: Limiter::new(settings.auth_failure_rate),
             writes: Limiter::new(settings.write_rate),
+            own_writes: Mutex::new(HashMap::new()),
             imports: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
+
+impl Limits {
+    /// Takes one write from `caller`'s budget (`client` counts when the API
+    /// runs open), or says how long until there is one.
+    pub fn check_write(&self, caller: &Caller, client: IpAddr) -> Result<(), Duration> {
+        match caller.budget() {
+            Budget::Own { key_id, per_minute } => {
+                let mut own = self
+                    .own_writes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let rate = Rate {
+                    count: *per_minute,
+                    per: Duration::from_secs(60),
+                };
+                let entry = own
+                    .entry(*key_id)
+                    .or_insert_with(|| (*per_minute, Limiter::new(rate)));
+                if entry.0 != *per_minute {
+                    *entry = (*per_minute, Limiter::new(rate));
+                }
+                entry.1.check(&())
+            }
+            Budget::Client => self.writes.check(&WriteKey::Client(client_key(client))),
+            Budget::Default => self
+                .writes
+                .check(&WriteKey::Key(caller.actor().name().to_owned())),
         }
     }
 }

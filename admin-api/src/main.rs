@@ -1,8 +1,8 @@
 //! `admin-api`: parse config, init telemetry, build the [`Application`]
 //! (which migrates), serve until SIGTERM or Ctrl-C. `admin-api migrate`
-//! applies migrations and exits.
+//! applies migrations and exits; `admin-api keys create` issues a key.
 
-use admin_api::{Application, Command, Config};
+use admin_api::{Application, Command, Config, CreateKeyArgs, KeysCommand, NoKey};
 use clap::Parser;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +21,15 @@ async fn main() -> ExitCode {
         eprintln!("admin-api: invalid configuration: {err:#}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    if let Some(Command::Keys(KeysCommand::Create(args))) = &config.command {
+        return create_key(&config, args).await;
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<NoKey>() => {
+            eprintln!("admin-api: invalid configuration: {err}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "admin-api stopped");
             ExitCode::FAILURE
@@ -30,8 +37,35 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Prints a new key on stdout (alone, for `KEY=$(admin-api keys create …)`)
+/// and what it is on stderr; bad arguments exit 64.
+async fn create_key(config: &Config, args: &CreateKeyArgs) -> ExitCode {
+    match admin_api::issue_key(config, args).await {
+        Ok(Ok(issued)) => {
+            eprintln!(
+                "admin-api: issued {} key {:?} (id {}, prefix {}); it is shown only now",
+                issued.row.role, issued.row.name, issued.row.id, issued.row.prefix
+            );
+            // The one place a key is written out: stdout, for the operator.
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", issued.secret.reveal());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(refused)) => {
+            eprintln!("admin-api: cannot issue the key: {refused}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(err) => {
+            eprintln!("admin-api: cannot issue the key: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
-    if config.command == Some(Command::Migrate) {
+    if matches!(config.command, Some(Command::Migrate)) {
         admin_api::migrate(&admin_api::connect(&config)?).await?;
         tracing::info!("migrations applied");
         return Ok(());

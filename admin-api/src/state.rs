@@ -7,7 +7,7 @@ use std::time::Duration;
 use shared::config::Rate;
 use sqlx::PgPool;
 
-use crate::auth::ApiKeys;
+use crate::auth::{ApiKeys, KeyStore};
 use crate::limits::Limits;
 use crate::link_sync::{LinkSync, SyncSettings};
 use crate::metrics::Metrics;
@@ -22,6 +22,8 @@ pub struct AppState {
     pub links: Arc<LinkSync>,
     /// Rate limits and the import slot.
     pub limits: Arc<Limits>,
+    /// Stored API keys, cached for authentication.
+    pub keys: Arc<KeyStore>,
 }
 
 /// Settings the handlers read.
@@ -36,7 +38,7 @@ pub struct Settings {
     pub short_code_length: usize,
     /// Page size of `GET /users` without page parameters.
     pub users_list_cap: i64,
-    /// API keys; empty means the API is open.
+    /// Bootstrap keys, and whether the API runs open.
     pub api_keys: ApiKeys,
     /// How link writes reach Valkey and the redirectors.
     pub link_sync: SyncSettings,

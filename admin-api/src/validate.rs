@@ -1,4 +1,4 @@
-//! Field rules for users, links and events, in one place, shared by the JSON
+//! Field rules for users, links, events and API keys, in one place, shared by the JSON
 //! endpoints and the CSV import. Each returns the problem as text; callers
 //! name the field.
 
@@ -146,6 +146,41 @@ pub fn title(value: &str) -> Result<(), String> {
     no_control_chars(value)
 }
 
+/// Longest API key name, in characters.
+pub const KEY_NAME_MAX_CHARS: usize = 64;
+/// Largest `rate_limit_per_minute` a key may carry.
+pub const KEY_RATE_MAX: i64 = 1_000_000;
+
+/// An API key's name, which events record as their actor: 1 to 64
+/// characters without surrounding whitespace or control characters, and
+/// none of the names the system gives actors itself (`open`, `system`,
+/// `env-N`, `import:…`), so that an actor always means one thing.
+pub fn key_name(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.trim() != value {
+        return Err("must not be empty or start or end with whitespace".into());
+    }
+    if value.chars().count() > KEY_NAME_MAX_CHARS {
+        return Err(format!("must be at most {KEY_NAME_MAX_CHARS} characters"));
+    }
+    no_control_chars(value)?;
+    let env_name = value
+        .strip_prefix("env-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if matches!(value, "open" | "system") || env_name || value.starts_with("import:") {
+        return Err("is reserved for the system's own actors".into());
+    }
+    Ok(())
+}
+
+/// A key's own write rate: 1 to 1,000,000 per minute.
+pub fn key_rate(value: i64) -> Result<i32, String> {
+    if (1..=KEY_RATE_MAX).contains(&value) {
+        Ok(value as i32)
+    } else {
+        Err(format!("must be between 1 and {KEY_RATE_MAX}"))
+    }
+}
+
 /// A redirect status: 301, 302, 307 or 308.
 pub fn redirect_type(value: i64) -> Result<i16, String> {
     match value {
@@ -190,6 +225,30 @@ fn no_control_chars(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_names_leave_the_systems_actor_names_alone() {
+        for ok in ["ops", "ci deploy", "env", "env-x", "import", "Open", "é"] {
+            assert_eq!(key_name(ok), Ok(()), "{ok:?}");
+        }
+        let long = "x".repeat(65);
+        for bad in [
+            "",
+            " ops",
+            "ops ",
+            "a\tb",
+            "open",
+            "system",
+            "env-1",
+            "env-12",
+            "import:ops",
+            &long,
+        ] {
+            assert!(key_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(key_rate(1), Ok(1));
+        assert!(key_rate(0).is_err() && key_rate(KEY_RATE_MAX + 1).is_err());
+    }
 
     #[test]
     fn emails() {

@@ -1,10 +1,12 @@
-//! The accepted API keys, held as SHA-256 digests with a name each: the name
-//! is what events record as their actor; the key itself is never kept in
-//! clear, printed or logged.
+//! The bootstrap keys of `ADMIN_API_KEYS` (admin keys, held as SHA-256
+//! digests named `env-1`, `env-2`, …: the name is what events record as
+//! their actor; the key itself is never kept in clear, printed or logged),
+//! and whether the API runs open.
 
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use super::secret::digest;
 
 /// Fewest characters a key may have (the contract's rule).
 pub const MIN_KEY_LENGTH: usize = 32;
@@ -15,37 +17,59 @@ struct NamedKey {
     digest: [u8; 32],
 }
 
-/// The accepted API keys; none means the API runs open.
-#[derive(Default)]
-pub struct ApiKeys(Vec<NamedKey>);
+/// The bootstrap keys, and whether the API runs open (then no key is
+/// asked for; the default, for tests and local use).
+pub struct ApiKeys {
+    keys: Vec<NamedKey>,
+    open: bool,
+}
+
+impl Default for ApiKeys {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            open: true,
+        }
+    }
+}
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|key| &key.name))
+        f.debug_struct("ApiKeys")
+            .field(
+                "names",
+                &self.keys.iter().map(|key| &key.name).collect::<Vec<_>>(),
+            )
+            .field("open", &self.open)
             .finish()
     }
 }
 
 impl ApiKeys {
-    /// The keys of `ADMIN_API_KEYS`, named `env-1`, `env-2`, … in order.
-    /// Their length is checked by the configuration, not here (tests use
-    /// short ones).
+    /// A closed API with the keys of `ADMIN_API_KEYS`, named `env-1`,
+    /// `env-2`, … in order (none: only stored keys are accepted). Their
+    /// length is checked by the configuration, not here (tests use short
+    /// ones).
     pub fn new(keys: Vec<SecretString>) -> Self {
-        Self(
-            keys.iter()
-                .enumerate()
-                .map(|(index, key)| NamedKey {
-                    name: format!("env-{}", index + 1),
-                    digest: digest(key.expose_secret()),
-                })
-                .collect(),
-        )
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| NamedKey {
+                name: format!("env-{}", index + 1),
+                digest: digest(key.expose_secret()),
+            })
+            .collect();
+        Self { keys, open: false }
     }
 
-    /// Whether no key is configured (the API is open).
+    /// Whether the API runs open (no key asked for).
     pub fn is_open(&self) -> bool {
-        self.0.is_empty()
+        self.open
+    }
+
+    /// Whether there is no bootstrap key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// The name of the key `candidate` is, if it is one. Digests are compared
@@ -53,15 +77,11 @@ impl ApiKeys {
     /// which key nearly matched (and a digest's bytes nothing about the key's).
     pub fn identify(&self, candidate: &str) -> Option<&str> {
         let presented = digest(candidate);
-        self.0.iter().fold(None, |found, key| {
+        self.keys.iter().fold(None, |found, key| {
             let same = bool::from(key.digest.ct_eq(&presented));
             if same { Some(key.name.as_str()) } else { found }
         })
     }
-}
-
-fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -78,6 +98,7 @@ mod tests {
         }
         assert!(!keys.is_open());
         assert!(ApiKeys::default().is_open());
+        assert!(!ApiKeys::new(Vec::new()).is_open(), "stored keys only");
     }
 
     #[test]

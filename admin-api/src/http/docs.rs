@@ -15,12 +15,17 @@ use utoipa::{Modify, OpenApi};
             `YYYY-MM-DDTHH:MM:SS`; inputs also accept RFC 3339 with an offset. \
             Every endpoint but the probes, metrics and these docs needs a key: send \
             `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise). \
+            Keys have a role: `admin` (everything), `editor` (one user's links, their \
+            events and stats; another user's → 404; users, imports, keys → 403), \
+            `viewer` (reads only, optionally one user's). \
             Repeated failures from one address, writes past a key's rate, and a second \
             concurrent import get 429 with `Retry-After`; a request past its time 408. \
             Events name their `actor` (the key's name, `open`, `import:<key>`, `system`)."
     ),
     modifiers(&Security),
-    tags((name = "users"), (name = "urls"), (name = "events"), (name = "health"))
+    security(("bearer" = []), ("api_key" = [])),
+    tags((name = "users"), (name = "urls"), (name = "events"),
+        (name = "api-keys", description = "Keys with roles (admin keys only)"), (name = "health"))
 )]
 pub struct ApiDoc;
 

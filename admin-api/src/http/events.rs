@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::Actor;
+use crate::auth::{Caller, Visible};
 use crate::db::events::{self, EventFilter, EventRow, NewEvent};
 use crate::db::{urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, Query};
 use crate::import::{CsvUpload, ImportResult, UploadForm};
-use crate::pagination::{Page, PageParams, page_response};
+use crate::pagination::{Page, PageParams, Total, page_response};
 use crate::patch::InputTimestamp;
 use crate::state::AppState;
 use crate::validate;
@@ -99,14 +99,21 @@ pub struct EventQuery {
               (status = 503, body = ErrorBody, description = "The database is down or the query ran past the statement timeout")))]
 async fn list_events(
     State(state): State<AppState>,
+    caller: Caller,
     OriginalUri(uri): OriginalUri,
     Query(params): Query<PageParams>,
     Query(query): Query<EventQuery>,
 ) -> ApiResult<Response> {
     let page = Page::from_params(&params, None)?;
+    let Visible::Users(user_id) = caller.visible(query.user_id) else {
+        let none = Vec::<EventResponse>::new();
+        return Ok(page_response(none, Total::of(0, None), page, &uri, |e| {
+            e.id
+        }));
+    };
     let filter = EventFilter {
         url_id: query.url_id,
-        user_id: query.user_id,
+        user_id,
         event_type: query.event_type,
         actor: query.actor,
     };
@@ -129,15 +136,17 @@ async fn list_events(
               (status = 404, body = ErrorBody, description = "Unknown url or user"), (status = 422, body = ErrorBody)))]
 async fn create_event(
     State(state): State<AppState>,
-    actor: Actor,
+    caller: Caller,
     JsonBody(body): JsonBody<CreateEvent>,
 ) -> ApiResult<Response> {
     validate::event_type(&body.event_type).map_err(|p| ApiError::validation("event_type", p))?;
     let details = body.details.unwrap_or_else(|| serde_json::json!({}));
     validate::details(&details).map_err(|p| ApiError::validation("details", p))?;
-    if urls::get(&state.pool, body.url_id).await?.is_none() {
+    let url = urls::get(&state.pool, body.url_id).await?;
+    if !url.is_some_and(|url| caller.sees(url.user_id)) {
         return Err(ApiError::not_found("url"));
     }
+    caller.check_sees(body.user_id, "user")?;
     if users::get(&state.pool, body.user_id).await?.is_none() {
         return Err(ApiError::not_found("user"));
     }
@@ -147,7 +156,7 @@ async fn create_event(
         event_type: &body.event_type,
         details,
         occurred_at: body.timestamp.map(|t| t.0),
-        actor: actor.name(),
+        actor: caller.actor().name(),
     };
     let row = events::insert(&state.pool, &event).await?;
     Ok((StatusCode::CREATED, axum::Json(EventResponse::from(row))).into_response())
@@ -161,7 +170,7 @@ async fn create_event(
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_events(
     State(state): State<AppState>,
-    actor: Actor,
+    actor: crate::auth::Actor,
     upload: CsvUpload,
 ) -> ApiResult<Response> {
     let result =

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::Caller;
 use crate::db::urls;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{PathId, Query};
@@ -46,12 +47,14 @@ pub struct QrQuery {
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_qr(
     State(state): State<AppState>,
+    caller: Caller,
     PathId(id): PathId,
     Query(query): Query<QrQuery>,
 ) -> ApiResult<Response> {
     let link = urls::get(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
+    caller.check_sees(link.user_id, "url")?;
     let short_url = format!("{}/{}", state.settings.public_base, link.short_code);
     let code = QrCode::new(short_url.as_bytes()).map_err(|err| ApiError::internal(&err))?;
     Ok(match query.format {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::Caller;
 use crate::db::rollups;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -76,11 +77,13 @@ pub struct DeviceVisits {
     responses((status = 200, body = StatsResponse), (status = 404, body = ErrorBody)))]
 async fn get_stats(
     State(state): State<AppState>,
+    caller: Caller,
     Path(code): Path<String>,
 ) -> ApiResult<axum::Json<StatsResponse>> {
     let link = shared::link::by_code(&state.pool, &code)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
+    caller.check_sees(link.user_id, "url")?;
     let totals = rollups::totals(&state.pool, link.url_id).await?;
     let daily = rollups::daily(&state.pool, link.url_id).await?;
     let mut stats = StatsResponse {

@@ -11,14 +11,14 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::Actor;
+use crate::auth::{Caller, Visible};
 use crate::db::urls::{NewUrl, UrlFields, UrlFilter, UrlRow};
 use crate::db::{urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathId, Query};
 use crate::import::{CsvUpload, ImportResult, UploadForm};
 use crate::link_write::LinkWrite;
-use crate::pagination::{Page, PageParams, page_response};
+use crate::pagination::{Page, PageParams, Total, page_response};
 use crate::patch::{InputTimestamp, nullable, present};
 use crate::short_codes;
 use crate::state::AppState;
@@ -81,7 +81,9 @@ impl UrlResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUrl {
-    user_id: i64,
+    /// The owner; an editor key may omit it (its own user).
+    #[serde(default)]
+    user_id: Option<i64>,
     /// Absolute http(s) URL, at most 2048 bytes.
     original_url: String,
     #[serde(default)]
@@ -155,13 +157,23 @@ fn check_expiry(value: InputTimestamp) -> ApiResult<DateTime<Utc>> {
               (status = 503, body = ErrorBody, description = "The database is down or the query ran past the statement timeout")))]
 async fn list_urls(
     State(state): State<AppState>,
+    caller: Caller,
     OriginalUri(uri): OriginalUri,
     Query(params): Query<PageParams>,
     Query(query): Query<UrlQuery>,
 ) -> ApiResult<Response> {
     let page = Page::from_params(&params, None)?;
+    let Visible::Users(user_id) = caller.visible(query.user_id) else {
+        return Ok(page_response(
+            Vec::<UrlResponse>::new(),
+            Total::of(0, None),
+            page,
+            &uri,
+            |u| u.id,
+        ));
+    };
     let filter = UrlFilter {
-        user_id: query.user_id,
+        user_id,
         is_active: query.is_active,
     };
     let rows = urls::list(
@@ -183,13 +195,15 @@ async fn list_urls(
 /// Create a link (never de-duplicated: the same URL twice gets two codes).
 #[utoipa::path(post, path = "/urls", tag = "urls", request_body = CreateUrl,
     responses((status = 201, body = UrlResponse), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "A key bound to another user"),
               (status = 404, body = ErrorBody, description = "Unknown user"),
               (status = 409, body = ErrorBody, description = "Custom code taken"), (status = 422, body = ErrorBody)))]
 async fn create_url(
     State(state): State<AppState>,
-    actor: Actor,
+    caller: Caller,
     JsonBody(body): JsonBody<CreateUrl>,
 ) -> ApiResult<Response> {
+    let user_id = caller.owner_of_new_link(body.user_id)?;
     let original_url = check_url(&body.original_url, &state)?;
     let title = body.title.unwrap_or_default();
     check_title(&title)?;
@@ -200,12 +214,12 @@ async fn create_url(
     let redirect_type = check_redirect_type(body.redirect_type.unwrap_or(302))?;
     let expires_at = body.expires_at.map(check_expiry).transpose()?;
 
-    let mut write = LinkWrite::begin(&state, actor).await?;
-    if !users::lock_live(write.tx(), body.user_id).await? {
+    let mut write = LinkWrite::begin(&state, caller.actor().clone()).await?;
+    if !users::lock_live(write.tx(), user_id).await? {
         return Err(ApiError::not_found("user"));
     }
     let new = NewUrl {
-        user_id: body.user_id,
+        user_id,
         original_url: &original_url,
         title: &title,
         redirect_type,
@@ -240,11 +254,13 @@ async fn create_url(
     responses((status = 200, body = UrlResponse), (status = 404, body = ErrorBody)))]
 async fn get_url(
     State(state): State<AppState>,
+    caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<UrlResponse>> {
     let row = urls::get(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
+    caller.check_sees(row.user_id, "url")?;
     Ok(axum::Json(UrlResponse::new(row, &state)))
 }
 
@@ -254,7 +270,7 @@ async fn get_url(
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_url(
     State(state): State<AppState>,
-    actor: Actor,
+    caller: Caller,
     PathId(id): PathId,
     JsonBody(body): JsonBody<UpdateUrl>,
 ) -> ApiResult<axum::Json<UrlResponse>> {
@@ -272,10 +288,11 @@ async fn update_url(
         .map(|e| e.map(check_expiry).transpose())
         .transpose()?;
 
-    let mut write = LinkWrite::begin(&state, actor).await?;
+    let mut write = LinkWrite::begin(&state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
+    caller.check_sees(current.user_id, "url")?;
     let old = UrlFields::of(&current);
     let new = UrlFields {
         title: body.title.unwrap_or_else(|| old.title.clone()),
@@ -303,10 +320,14 @@ async fn update_url(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_url(
     State(state): State<AppState>,
-    actor: Actor,
+    caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let mut write = LinkWrite::begin(&state, actor).await?;
+    let mut write = LinkWrite::begin(&state, caller.actor().clone()).await?;
+    let current = urls::get_for_update(write.tx(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("url"))?;
+    caller.check_sees(current.user_id, "url")?;
     let deleted = urls::soft_delete(write.tx(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
@@ -327,7 +348,7 @@ async fn delete_url(
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_urls(
     State(state): State<AppState>,
-    actor: Actor,
+    actor: crate::auth::Actor,
     upload: CsvUpload,
 ) -> ApiResult<Response> {
     let result = crate::import::urls::import(&state, &upload, actor.import()).await?;

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Actor;
-use crate::db::{urls, users};
+use crate::db::{api_keys, urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathId, Query};
 use crate::import::{CsvUpload, ImportResult, UploadForm};
@@ -154,7 +154,8 @@ async fn update_user(
 }
 
 /// Delete a user. Their links are deleted with them (each gets a `deleted`
-/// event with reason `user_deleted`) and stop redirecting; past events stay.
+/// event with reason `user_deleted`) and stop redirecting; past events stay;
+/// API keys bound to them are revoked.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_user(
@@ -176,8 +177,12 @@ async fn delete_user(
     write
         .events("deleted", &url_ids, &user_ids, &details)
         .await?;
+    let revoked = api_keys::revoke_for_user(write.tx(), id).await?;
     write.touched_all(deleted.into_iter().map(|d| d.short_code));
     write.commit().await?;
+    for prefix in &revoked {
+        state.keys.forget(prefix);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

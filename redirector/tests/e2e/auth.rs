@@ -1,21 +1,22 @@
-//! The admin API binary is closed by default: without a key (or an explicit
-//! ADMIN_ALLOW_OPEN=true) it exits 64, a short key too; its key never shows
-//! up in a response or a log line.
+//! The admin API binary is closed by default: without a key (bootstrap or
+//! stored, or an explicit ADMIN_ALLOW_OPEN=true) it exits 64, a short key
+//! too; its key never shows up in a response or a log line.
 
 use std::process::Stdio;
 
 use hyper::{Method, StatusCode};
 use tokio::process::Command;
 
-use crate::system::{System, binary, send, send_as, try_send_with};
+use crate::system::{System, binary, fresh_database, send, send_as, try_send_with};
 
 /// Runs `admin-api` with only `env`; returns its exit code and stderr.
+/// Without a `DATABASE_URL` in `env`, the binary gets one where nothing
+/// listens: it must stop before connecting.
 async fn run_admin(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let output = Command::new(binary("admin-api"))
         .env_clear()
-        .envs(env.iter().copied())
-        // Nothing listens here: the binary must stop before connecting.
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+        .envs(env.iter().copied())
         .env("ADMIN_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -29,14 +30,24 @@ async fn run_admin(env: &[(&str, &str)]) -> (Option<i32>, String) {
 }
 
 #[tokio::test]
-async fn the_admin_api_exits_64_without_a_key_naming_both_ways_out() {
-    let (code, stderr) = run_admin(&[]).await;
+async fn the_admin_api_exits_64_without_a_key_naming_the_ways_out() {
+    let (_, database_url) =
+        fresh_database(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).await;
+    let redis_url = std::env::var("REDIS_URL").expect("REDIS_URL");
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("REDIS_URL", &redis_url),
+    ];
+    let (code, stderr) = run_admin(&env).await;
     assert_eq!(code, Some(64), "{stderr}");
     assert!(
-        stderr.contains("ADMIN_API_KEYS") && stderr.contains("ADMIN_ALLOW_OPEN"),
+        stderr.contains("ADMIN_API_KEYS")
+            && stderr.contains("ADMIN_ALLOW_OPEN")
+            && stderr.contains("admin-api keys create"),
         "{stderr}"
     );
-    let (code, stderr) = run_admin(&[("ADMIN_ALLOW_OPEN", "false")]).await;
+    let closed = [env[0], env[1], ("ADMIN_ALLOW_OPEN", "false")];
+    let (code, stderr) = run_admin(&closed).await;
     assert_eq!(code, Some(64), "{stderr}");
 }
 

@@ -85,6 +85,27 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A new empty database on the Postgres server at `server_url`: its name
+/// and URL.
+pub async fn fresh_database(server_url: &str) -> (String, String) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let database = format!("e2e_{}_{nanos}", std::process::id());
+    let mut connection = PgConnection::connect(server_url)
+        .await
+        .expect("connect to Postgres");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut connection)
+        .await
+        .expect("create database");
+    let database_url = format!(
+        "{}/{database}",
+        server_url.rsplit_once('/').expect("URL with a database").0
+    );
+    (database, database_url)
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("addr").port()
@@ -137,21 +158,7 @@ impl System {
         extra: Vec<(&'static str, String)>,
         admin_log: Option<PathBuf>,
     ) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let database = format!("e2e_{}_{nanos}", std::process::id());
-        let mut connection = PgConnection::connect(server_url)
-            .await
-            .expect("connect to Postgres");
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&mut connection)
-            .await
-            .expect("create database");
-        let database_url = format!(
-            "{}/{database}",
-            server_url.rsplit_once('/').expect("URL with a database").0
-        );
+        let (database, database_url) = fresh_database(server_url).await;
         let (admin_port, redirector_port) = (free_port(), free_port());
         let admin_key = format!("key-for-{database}-0123456789abcdef");
         let mut environment = vec![
