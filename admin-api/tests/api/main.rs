@@ -12,6 +12,7 @@ mod drain;
 mod events;
 mod import_rules;
 mod imports;
+mod keys;
 mod limits;
 mod link_sync;
 mod pagination;
