@@ -17,12 +17,13 @@ async fn main() -> ExitCode {
         eprintln!("admin-api: invalid configuration: {err:#}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // Before telemetry: the command's stdout is the key alone.
+    if let Some(Command::Keys(KeysCommand::Create(args))) = &config.command {
+        return create_key(&config, args).await;
+    }
     if let Err(err) = shared::telemetry::init(&config.telemetry) {
         eprintln!("admin-api: invalid configuration: {err:#}");
         return ExitCode::from(EXIT_CONFIG);
-    }
-    if let Some(Command::Keys(KeysCommand::Create(args))) = &config.command {
-        return create_key(&config, args).await;
     }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,6 +110,38 @@ async fn the_key_never_appears_in_a_response_or_a_log_line() {
             .is_some_and(|all| all.iter().all(|e| e["actor"] == "env-1"))
     );
     bodies.push(String::from_utf8_lossy(&events.body).into_owned());
+    // A stored key: its secret is in the one response that issues it, and
+    // nowhere else, whatever it is used for.
+    let issued = system
+        .post_json(
+            "/api-keys",
+            &serde_json::json!({"name": "reader", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED);
+    let issued = issued.json();
+    let stored = issued["key"].as_str().expect("the secret").to_owned();
+    let id = issued["id"].clone();
+    for (method, path) in [
+        (Method::GET, "/urls".to_owned()),
+        (Method::POST, "/urls".to_owned()),
+        (Method::GET, format!("/api-keys/{id}")),
+    ] {
+        let reply = send_as(&stored, method, &format!("{admin}{path}"), None).await;
+        bodies.push(String::from_utf8_lossy(&reply.body).into_owned());
+    }
+    for wrong in [format!("{stored}x"), stored[..stored.len() - 1].to_owned()] {
+        let reply = send_as(&wrong, Method::GET, &format!("{admin}/urls"), None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        bodies.push(String::from_utf8_lossy(&reply.body).into_owned());
+    }
+    for path in ["/api-keys".to_owned(), format!("/api-keys/{id}")] {
+        bodies.push(String::from_utf8_lossy(&system.get(&path).await.body).into_owned());
+    }
+    let revoked = system.delete(&format!("/api-keys/{id}")).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let after = send_as(&stored, Method::GET, &format!("{admin}/urls"), None).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     let metrics = send(Method::GET, &format!("{admin}/metrics"), None).await;
     bodies.push(String::from_utf8_lossy(&metrics.body).into_owned());
     system.stop().await;
@@ -120,8 +152,21 @@ async fn the_key_never_appears_in_a_response_or_a_log_line() {
         logged.contains("admin-api listening"),
         "debug logging was on: {logged}"
     );
+    let stored_secret = &stored[stored.len() - 32..];
     assert!(!logged.contains(&key), "a log line holds the key");
+    assert!(
+        !logged.contains(stored_secret),
+        "a log line holds a stored key"
+    );
+    assert!(
+        logged.contains("API key issued"),
+        "issuing is logged: {logged}"
+    );
     for body in bodies {
         assert!(!body.contains(&key), "a response holds the key: {body}");
+        assert!(
+            !body.contains(stored_secret),
+            "a response holds a stored key: {body}"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod deps;
 mod drills;
 mod ingress;
 mod inspect;
+mod keys;
 mod limits;
 mod link_drills;
 mod metrics;

@@ -106,7 +106,7 @@ pub async fn fresh_database(server_url: &str) -> (String, String) {
     (database, database_url)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("addr").port()
 }
@@ -440,7 +440,7 @@ where
     started.elapsed()
 }
 
-async fn wait_healthy(base: &str) {
+pub async fn wait_healthy(base: &str) {
     let started = Instant::now();
     loop {
         if let Ok(reply) = try_send(Method::GET, &format!("{base}/health"), None).await
