@@ -21,14 +21,14 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Liveness: 200 while the process runs; touches no dependency.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", tag = "health", security(()),
     responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(json!({"status": "ok"}))
 }
 
 /// Readiness: 200 when Postgres answers, else 503 naming the failing check.
-#[utoipa::path(get, path = "/ready", tag = "health",
+#[utoipa::path(get, path = "/ready", tag = "health", security(()),
     responses((status = 200, description = "Ready"), (status = 503, description = "A check failed")))]
 async fn ready(State(state): State<AppState>) -> Response {
     match shared::dependencies::postgres_answers(&state.pool, READY_TIMEOUT).await {

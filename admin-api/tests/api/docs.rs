@@ -23,6 +23,8 @@ async fn the_openapi_document_lists_every_endpoint(pool: PgPool) {
         ("/urls/{id}/qr", &["get"]),
         ("/events", &["get", "post"]),
         ("/events/bulk", &["post"]),
+        ("/api-keys", &["get", "post"]),
+        ("/api-keys/{id}", &["get", "delete"]),
         ("/health", &["get"]),
         ("/ready", &["get"]),
     ];
@@ -35,6 +37,24 @@ async fn the_openapi_document_lists_every_endpoint(pool: PgPool) {
         }
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Every endpoint needs a key (either scheme) but the probes.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer", "{schemes}");
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key", "{schemes}");
+    assert_eq!(
+        doc["security"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        doc["security"]
+    );
+    assert_eq!(paths["/health"]["get"]["security"], serde_json::json!([{}]));
+    for role in ["admin", "editor", "viewer"] {
+        let roles = &doc["components"]["schemas"]["Role"]["enum"];
+        assert!(
+            roles.as_array().is_some_and(|r| r.contains(&role.into())),
+            "{roles}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
