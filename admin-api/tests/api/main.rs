@@ -17,6 +17,7 @@ mod limits;
 mod link_sync;
 mod pagination;
 mod probes;
+mod roles;
 mod server;
 mod targets;
 mod urls;

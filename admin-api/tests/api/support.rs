@@ -109,6 +109,11 @@ impl TestApp {
         }
     }
 
+    /// Requests as `key`, whatever key the app is signed in with.
+    pub fn as_key<'a>(&'a self, key: &'a str) -> AsKey<'a> {
+        AsKey { app: self, key }
+    }
+
     pub async fn get(&self, uri: &str) -> TestResponse {
         self.send(Method::GET, uri, None, Body::empty()).await
     }
@@ -163,6 +168,26 @@ impl TestApp {
         response.json()
     }
 
+    /// Issues a stored key through `POST /api-keys` (the app must be signed
+    /// in with an admin key) and returns its id and secret.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        role: &str,
+        user_id: Option<i64>,
+    ) -> (i64, String) {
+        let mut body = serde_json::json!({"name": name, "role": role});
+        if let Some(user_id) = user_id {
+            body["user_id"] = user_id.into();
+        }
+        let response = self.post_json("/api-keys", &body).await;
+        response.assert_status(StatusCode::CREATED);
+        let created = response.json();
+        let id = created["id"].as_i64().expect("id");
+        let secret = created["key"].as_str().expect("the secret").to_owned();
+        (id, secret)
+    }
+
     /// The live record Valkey holds for `code`, if any (not a tombstone).
     pub async fn valkey_record(&self, code: &str) -> Option<LinkRecord> {
         self.valkey_stored(code).await.and_then(StoredLink::live)
@@ -197,6 +222,52 @@ impl TestApp {
             urls: count("urls").await,
             events: count("events").await,
         }
+    }
+}
+
+/// Requests to a [`TestApp`] as one key (`Authorization: Bearer`).
+pub struct AsKey<'a> {
+    app: &'a TestApp,
+    key: &'a str,
+}
+
+impl AsKey<'_> {
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.key));
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let request = request.body(body.into()).expect("valid request");
+        self.app.send_request(request).await
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.send(Method::GET, uri, None, Body::empty()).await
+    }
+
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        self.send(Method::DELETE, uri, None, Body::empty()).await
+    }
+
+    pub async fn post_json(&self, uri: &str, json: &Value) -> TestResponse {
+        let body = json.to_string();
+        self.send(Method::POST, uri, Some("application/json"), body)
+            .await
+    }
+
+    pub async fn put_json(&self, uri: &str, json: &Value) -> TestResponse {
+        let body = json.to_string();
+        self.send(Method::PUT, uri, Some("application/json"), body)
+            .await
     }
 }
 
