@@ -7,6 +7,7 @@
 //! follows, and the budget its writes spend.
 
 mod caller;
+pub mod identity;
 pub mod issue;
 mod keys;
 pub mod secret;
@@ -24,6 +25,7 @@ use crate::limits::client_key;
 use crate::state::AppState;
 
 pub use caller::{Actor, Budget, Caller, Role, Visible};
+pub use identity::Identity;
 pub use keys::{ApiKeys, MIN_KEY_LENGTH};
 pub use store::KeyStore;
 
@@ -58,33 +60,12 @@ pub async fn authenticate(
 /// bootstrap key or a live stored key. `Err` only when the key store cannot
 /// be read (503).
 async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
-    let bootstrap = &state.settings.api_keys;
-    if bootstrap.is_open() {
+    if state.settings.api_keys.is_open() {
         return Ok(Some(Caller::open()));
     }
     for presented in presented_keys(headers) {
-        if let Some(name) = bootstrap.identify(presented) {
-            return Ok(Some(Caller::new(
-                Actor::key(name),
-                Role::Admin,
-                None,
-                Budget::Default,
-            )));
-        }
-        if let Some(key) = state.keys.identify(presented).await? {
-            let budget = match key.rate_limit_per_minute {
-                Some(per_minute) => Budget::Own {
-                    key_id: key.id,
-                    per_minute,
-                },
-                None => Budget::Default,
-            };
-            return Ok(Some(Caller::new(
-                Actor::key(&key.name),
-                key.role,
-                key.user_id,
-                budget,
-            )));
+        if let Some((caller, _)) = identity::by_key(state, presented).await? {
+            return Ok(Some(caller));
         }
     }
     Ok(None)
@@ -151,7 +132,7 @@ fn is_write(method: &Method) -> bool {
 
 /// The client's address by the trusted-proxy rule; requests served without
 /// a socket (tests through `oneshot`) count as one unspecified address.
-fn client_address(request: &Request, trusted: &[ipnet::IpNet]) -> IpAddr {
+pub(crate) fn client_address(request: &Request, trusted: &[ipnet::IpNet]) -> IpAddr {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -51,6 +51,20 @@ pub struct Config {
     #[arg(long, env = "ADMIN_ALLOW_OPEN", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub allow_open: bool,
 
+    /// Secret (at least 32 characters) that signs web console sessions;
+    /// give every admin API replica the same one. Unset: a random one per
+    /// process (sign-ins end with a restart and do not move between replicas).
+    #[arg(long, env = "ADMIN_CONSOLE_SECRET", value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub console_secret: Option<SecretString>,
+
+    /// How long a web console sign-in lasts (`8h`; at least `1m`).
+    #[arg(long, env = "ADMIN_CONSOLE_SESSION_TTL", default_value = "8h", value_parser = parse_duration, global = true)]
+    pub console_session_ttl: Duration,
+
+    /// Mark the console's session cookie `Secure` (when the console is served over https).
+    #[arg(long, env = "ADMIN_CONSOLE_SECURE_COOKIE", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub console_secure_cookie: bool,
+
     /// Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For
     /// names the client (for the limits per client address).
     #[arg(long, env = "ADMIN_TRUSTED_PROXIES", default_value = "", value_parser = parse_trusted, global = true)]
@@ -237,6 +251,14 @@ impl Config {
             );
         }
         self.api_keys().context("ADMIN_API_KEYS")?;
+        if let Some(secret) = &self.console_secret
+            && secret.expose_secret().chars().count() < MIN_KEY_LENGTH
+        {
+            bail!("ADMIN_CONSOLE_SECRET needs at least {MIN_KEY_LENGTH} characters");
+        }
+        if self.console_session_ttl < Duration::from_secs(60) {
+            bail!("ADMIN_CONSOLE_SESSION_TTL must be at least 1m");
+        }
         for (name, value) in [
             ("ADMIN_REQUEST_TIMEOUT", self.request_timeout),
             ("ADMIN_BODY_TIMEOUT", self.body_timeout),

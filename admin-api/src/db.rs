@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod events;
 pub mod imports;
+pub mod link_list;
 pub mod outbox;
 pub mod rollups;
 pub mod urls;

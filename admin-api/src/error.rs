@@ -232,6 +232,21 @@ impl ApiError {
     pub fn is_client_error(&self) -> bool {
         self.status.is_client_error()
     }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The problem with each field, for validation errors.
+    pub fn details(&self) -> Option<&BTreeMap<String, String>> {
+        self.details.as_ref()
+    }
+
+    /// Seconds for `Retry-After`, if the client may retry.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -39,9 +39,14 @@ pub fn router(state: AppState) -> Router {
         crate::auth::authenticate,
     ));
     let (probes, _) = health::router().split_for_parts();
+    let console = crate::console::router(&state).layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        state.settings.request_timeout,
+    ));
     Router::new()
         .merge(api)
         .merge(probes)
+        .merge(console)
         .merge(SwaggerUi::new("/apidocs").url("/apidocs/openapi.json", openapi))
         .fallback(|| async { ApiError::not_found("resource") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -5,6 +5,7 @@ mod agents;
 mod application;
 mod auth;
 mod config;
+mod console;
 mod db;
 mod drain;
 mod error;
@@ -157,6 +158,21 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     settings.write_rate = config.write_rate;
     settings.request_timeout = config.request_timeout;
     settings.body_timeout = config.body_timeout;
+    settings.console = console::ConsoleSettings {
+        key: config
+            .console_secret
+            .as_ref()
+            .map_or_else(console::session::SessionKey::random, |secret| {
+                console::session::SessionKey::from_secret(secret)
+            }),
+        ttl: config.console_session_ttl,
+        secure_cookie: config.console_secure_cookie,
+    };
+    if config.console_secret.is_none() {
+        tracing::info!(
+            "ADMIN_CONSOLE_SECRET is unset: console sign-ins last until this process stops and hold on this replica only"
+        );
+    }
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     // The drain's blocking reads get a connection, and a timeout, of their own.
     let drain_valkey = Valkey::new(

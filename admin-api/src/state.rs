@@ -56,6 +56,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Bound on reading a bulk upload's body, 408 past it.
     pub body_timeout: Duration,
+    /// How web console sessions are signed and kept.
+    pub console: crate::console::ConsoleSettings,
 }
 
 impl Settings {
@@ -83,6 +85,7 @@ impl Settings {
             write_rate: Rate::OFF,
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(120),
+            console: crate::console::ConsoleSettings::default(),
         }
     }
 }

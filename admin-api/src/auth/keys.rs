@@ -67,6 +67,11 @@ impl ApiKeys {
         self.open
     }
 
+    /// Whether a bootstrap key is named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.keys.iter().any(|key| key.name == name)
+    }
+
     /// Whether there is no bootstrap key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()

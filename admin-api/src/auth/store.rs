@@ -1,5 +1,6 @@
 //! The key store's read side for authentication: a live key found by its
-//! prefix, compared by digest in constant time, kept in a small in-process
+//! prefix (or, for a console session, by its id), compared by digest in
+//! constant time, kept in a small in-process
 //! cache for [`CACHE_TTL`] so that the hot admin paths do not query per
 //! request, and so that a key revoked on any replica stops working on every
 //! replica within a second (the replica that revokes forgets it at once).
@@ -58,10 +59,17 @@ struct Cached {
     fetched: Instant,
 }
 
+/// How a cached key was looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Lookup {
+    Prefix(String),
+    Id(i64),
+}
+
 /// Stored keys, with the cache in front of Postgres.
 pub struct KeyStore {
     pool: PgPool,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: Mutex<HashMap<Lookup, Cached>>,
     /// When each key's `last_used_at` was last written by this process.
     touched: Mutex<HashMap<i64, Instant>>,
 }
@@ -81,14 +89,15 @@ impl KeyStore {
         let Some(prefix) = secret::prefix_of(presented) else {
             return Ok(None);
         };
-        let key = match self.cached(prefix) {
+        let lookup = Lookup::Prefix(prefix.to_owned());
+        let key = match self.cached(&lookup) {
             Some(key) => key,
             None => {
                 let row = api_keys::live_by_prefix(&self.pool, prefix).await?;
                 let Some(key) = row.and_then(StoredKey::from_row) else {
                     return Ok(None);
                 };
-                self.remember(prefix, key.clone());
+                self.remember(lookup, key.clone());
                 key
             }
         };
@@ -100,25 +109,42 @@ impl KeyStore {
         Ok(Some(key))
     }
 
-    /// Drops a revoked key from this process's cache at once.
-    pub fn forget(&self, prefix: &str) {
-        lock(&self.cache).remove(prefix);
+    /// The live stored key with `id` (a console session names its key by
+    /// id), cached like a key found by its prefix. Not a use of the key.
+    pub async fn by_id(&self, id: i64) -> sqlx::Result<Option<StoredKey>> {
+        let lookup = Lookup::Id(id);
+        if let Some(key) = self.cached(&lookup) {
+            return Ok(Some(key));
+        }
+        let row = api_keys::live_by_id(&self.pool, id).await?;
+        let Some(key) = row.and_then(StoredKey::from_row) else {
+            return Ok(None);
+        };
+        self.remember(lookup, key.clone());
+        Ok(Some(key))
     }
 
-    fn cached(&self, prefix: &str) -> Option<StoredKey> {
+    /// Drops a revoked key from this process's cache at once.
+    pub fn forget(&self, id: i64, prefix: &str) {
+        let mut cache = lock(&self.cache);
+        cache.remove(&Lookup::Prefix(prefix.to_owned()));
+        cache.remove(&Lookup::Id(id));
+    }
+
+    fn cached(&self, lookup: &Lookup) -> Option<StoredKey> {
         let cache = lock(&self.cache);
-        let entry = cache.get(prefix)?;
+        let entry = cache.get(lookup)?;
         (entry.fetched.elapsed() < CACHE_TTL).then(|| entry.key.clone())
     }
 
-    fn remember(&self, prefix: &str, key: StoredKey) {
+    fn remember(&self, lookup: Lookup, key: StoredKey) {
         let mut cache = lock(&self.cache);
         if cache.len() >= CACHE_CAPACITY {
             cache.retain(|_, entry| entry.fetched.elapsed() < CACHE_TTL);
         }
         if cache.len() < CACHE_CAPACITY {
             let fetched = Instant::now();
-            cache.insert(prefix.to_owned(), Cached { key, fetched });
+            cache.insert(lookup, Cached { key, fetched });
         }
     }
 

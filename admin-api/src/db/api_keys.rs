@@ -112,6 +112,25 @@ pub async fn live_by_prefix(
     .await
 }
 
+/// The live key with `id`, for a console session's caller.
+pub async fn live_by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<KeyAuth>> {
+    sqlx::query_as!(
+        KeyAuth,
+        "SELECT id, name, role, user_id, digest, rate_limit_per_minute
+         FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A key just revoked.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub id: i64,
+    pub prefix: String,
+}
+
 /// Revokes a live key; its prefix, or `None` when there was no live key.
 pub async fn revoke(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
@@ -124,10 +143,11 @@ pub async fn revoke(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Str
 }
 
 /// Revokes every live key bound to a user (the user is being deleted).
-pub async fn revoke_for_user(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar!(
+pub async fn revoke_for_user(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<Revoked>> {
+    sqlx::query_as!(
+        Revoked,
         "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL
-         RETURNING prefix",
+         RETURNING id, prefix",
         user_id
     )
     .fetch_all(db)

@@ -154,7 +154,7 @@ async fn revoke_key(
     let prefix = api_keys::revoke(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("api key"))?;
-    state.keys.forget(&prefix);
+    state.keys.forget(id, &prefix);
     tracing::info!(key_id = id, prefix = %prefix, by = actor.name(), "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

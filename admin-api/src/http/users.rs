@@ -180,8 +180,8 @@ async fn delete_user(
     let revoked = api_keys::revoke_for_user(write.tx(), id).await?;
     write.touched_all(deleted.into_iter().map(|d| d.short_code));
     write.commit().await?;
-    for prefix in &revoked {
-        state.keys.forget(prefix);
+    for key in &revoked {
+        state.keys.forget(key.id, &key.prefix);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,11 +2,13 @@
 //! Postgres, each test on its own fresh database (`#[sqlx::test]` creates and
 //! migrates one per test), so tests run in parallel and share nothing.
 
+mod browser;
 mod support;
 
 mod actors;
 mod application;
 mod auth;
+mod console_session;
 mod docs;
 mod drain;
 mod events;

@@ -1,0 +1,67 @@
+//! The web console under `/ui/`: server-rendered pages (askama templates,
+//! checked at compile time) over the same queries, validation and rules as
+//! the JSON API, with one stylesheet and one small script of its own served
+//! from the binary (it works offline; pages work without the script).
+//! Sign-in turns an API key into a signed session cookie ([`session`]);
+//! [`guard`] makes each page's [`Caller`](crate::auth::Caller) from it and
+//! protects every form.
+
+mod guard;
+mod links;
+mod login;
+mod page;
+pub mod session;
+
+use axum::Router;
+use axum::http::header;
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub use session::ConsoleSettings;
+
+/// The console's routes: the sign-in page and static files open, every
+/// other page behind [`guard::signed_in`].
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .route("/ui/", get(links::list))
+        .route("/ui/logout", post(login::sign_out))
+        .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::signed_in,
+        ));
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/login", get(login::form).post(login::sign_in))
+        .route("/ui/static/console.css", get(stylesheet))
+        .route("/ui/static/console.js", get(script))
+        .merge(pages)
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../static/console.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/console.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}

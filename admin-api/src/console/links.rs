@@ -1,0 +1,175 @@
+//! The links pages: the list (search, filters, keyset paging, visit
+//! counts). What a caller sees follows its role, as in the JSON API.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::guard::{Console, urlencode};
+use super::page::{ConsoleError, ConsoleResult, Layout, Page};
+use crate::auth::Visible;
+use crate::db::link_list::{self, Edge, ListFilter, ListedLink, SEARCH_MIN_CHARS};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Links per page.
+const PAGE_SIZE: i64 = 50;
+
+/// The list's query string, as typed (kept to fill the form again).
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    active: String,
+    #[serde(default)]
+    user: String,
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+/// The filters as the form shows them.
+#[derive(Debug, Default)]
+pub struct Filters {
+    pub q: String,
+    pub active: String,
+    pub user: String,
+}
+
+impl Filters {
+    /// Whether any filter is set (an empty list then says so).
+    pub fn any(&self) -> bool {
+        !(self.q.is_empty() && self.active.is_empty() && self.user.is_empty())
+    }
+
+    /// The filters as query parameters, for paging links.
+    fn query(&self) -> String {
+        format!(
+            "q={}&active={}&user={}",
+            urlencode(&self.q),
+            urlencode(&self.active),
+            urlencode(&self.user)
+        )
+    }
+}
+
+/// A row of the table.
+pub struct Row {
+    pub id: i64,
+    pub short_code: String,
+    pub original_url: String,
+    pub title: String,
+    pub visits: i64,
+    pub status: &'static str,
+}
+
+impl From<ListedLink> for Row {
+    fn from(link: ListedLink) -> Self {
+        let status = if !link.is_active {
+            "Inactive"
+        } else if link.expires_at.is_some_and(|at| at <= Utc::now()) {
+            "Expired"
+        } else {
+            "Active"
+        };
+        Self {
+            id: link.id,
+            short_code: link.short_code,
+            original_url: link.original_url,
+            title: link.title,
+            visits: link.visits,
+            status,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "links.html")]
+struct ListPage {
+    layout: Layout,
+    filters: Filters,
+    search_error: Option<String>,
+    links: Vec<Row>,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+/// `GET /ui/`: the links the caller may see, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<ListQuery>,
+) -> ConsoleResult<Response> {
+    let filters = Filters {
+        q: query.q.trim().to_owned(),
+        active: query.active,
+        user: query.user.trim().to_owned(),
+    };
+    let is_active = match filters.active.as_str() {
+        "" => None,
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => return Err(ApiError::validation("active", "must be true or false").into()),
+    };
+    let asked_user = match filters.user.as_str() {
+        "" => None,
+        user => Some(
+            user.parse::<i64>()
+                .map_err(|_| ConsoleError(ApiError::validation("user", "must be a user id")))?,
+        ),
+    };
+    let search_error = (!filters.q.is_empty() && filters.q.chars().count() < SEARCH_MIN_CHARS)
+        .then(|| format!("Type at least {SEARCH_MIN_CHARS} characters to search."));
+    let search = (!filters.q.is_empty() && search_error.is_none()).then(|| filters.q.clone());
+    let edge = match (query.before, query.after) {
+        (Some(id), _) => Edge::Below(id),
+        (None, Some(id)) => Edge::Above(id),
+        (None, None) => Edge::Newest,
+    };
+    let mut links = match console.caller.visible(asked_user) {
+        Visible::Nothing => Vec::new(),
+        Visible::Users(user_id) => {
+            let filter = ListFilter {
+                user_id,
+                is_active,
+                search,
+            };
+            link_list::page(&state.pool, &filter, edge, PAGE_SIZE + 1).await?
+        }
+    };
+    let more = links.len() as i64 > PAGE_SIZE;
+    if more {
+        // The extra link is past the page's far edge: the oldest one going
+        // down, the newest one going up.
+        if matches!(edge, Edge::Above(_)) {
+            links.remove(0);
+        } else {
+            links.pop();
+        }
+    }
+    let (has_newer, has_older) = match edge {
+        Edge::Newest => (false, more),
+        Edge::Below(_) => (true, more),
+        Edge::Above(_) => (more, true),
+    };
+    let params = filters.query();
+    let previous = links
+        .first()
+        .filter(|_| has_newer)
+        .map(|link| format!("/ui/?{params}&after={}", link.id));
+    let next = links
+        .last()
+        .filter(|_| has_older)
+        .map(|link| format!("/ui/?{params}&before={}", link.id));
+    let page = ListPage {
+        layout: Layout::of(&console, "links"),
+        filters,
+        search_error,
+        links: links.into_iter().map(Row::from).collect(),
+        previous,
+        next,
+    };
+    Ok(Page::ok(page).into_response())
+}
