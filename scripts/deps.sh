@@ -124,6 +124,20 @@ deps_ensure_nginx() {
   export NGINX_BIN
 }
 
+# Debian's Chromium and its ChromeDriver for the console's browser tests
+# (installed when missing; never a browser download at test time). Exports
+# CHROMIUM_BIN and CHROMEDRIVER_BIN.
+deps_ensure_browser() {
+  CHROMEDRIVER_BIN=$(command -v chromedriver || true)
+  CHROMIUM_BIN=$(command -v chromium || true)
+  if [[ -z $CHROMEDRIVER_BIN || -z $CHROMIUM_BIN ]]; then
+    deps_apt_install chromium chromium-driver || return 1
+    CHROMEDRIVER_BIN=$(command -v chromedriver || echo /usr/bin/chromedriver)
+    CHROMIUM_BIN=$(command -v chromium || echo /usr/bin/chromium)
+  fi
+  export CHROMIUM_BIN CHROMEDRIVER_BIN
+}
+
 # Directory with the Postgres server binaries: $PG_BIN if it has initdb, else
 # `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin.
 _deps_find_pg_bin() {

@@ -53,6 +53,7 @@ STEPS=(fmt clippy sqlx compose k8s monitoring nextest bench_smoke)
 header "starting Postgres and Valkey"
 deps_ensure_tools
 deps_ensure_nginx
+deps_ensure_browser
 STATE_DIR=$(mktemp -d /tmp/urlshortener-test.XXXXXX)
 chmod 755 "$STATE_DIR" # the postgres user must be able to enter it
 PG_DATABASE=hackathon_test deps_start "$STATE_DIR"

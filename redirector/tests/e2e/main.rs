@@ -3,8 +3,10 @@
 //! starts. Each test gets its own database and Valkey namespace.
 
 mod auth;
+mod browser;
 mod connections;
 mod consistency;
+mod console;
 mod deps;
 mod drills;
 mod ingress;
