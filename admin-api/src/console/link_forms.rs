@@ -279,7 +279,7 @@ pub async fn save(
             } else {
                 Some(form.expiry()?)
             },
-            redirect_type: Some(form.redirect().unwrap_or(302)),
+            redirect_type: form.redirect(),
         };
         update_link(&state, &console.caller, row.id, body).await
     }

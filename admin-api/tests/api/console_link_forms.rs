@@ -453,3 +453,36 @@ async fn viewers_and_forms_without_the_token_are_refused(pool: PgPool) {
         true
     );
 }
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn an_expired_link_keeps_its_past_expiry_when_other_fields_are_saved(pool: PgPool) {
+    let (app, user) = app_with_user(pool.clone()).await;
+    let id = app.create_url(user, "https://example.com/").await["id"]
+        .as_i64()
+        .expect("id");
+    sqlx::query("UPDATE urls SET expires_at = '2001-02-03T04:05:00Z' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("expire the link");
+    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let form = text(&browser.get(&format!("/ui/links/{id}/edit")).await);
+    assert!(form.contains(r#"value="2001-02-03T04:05""#), "{form}");
+    let saved = browser
+        .post(
+            &format!("/ui/links/{id}/edit"),
+            &[
+                ("original_url", "https://example.com/"),
+                ("title", "Renamed"),
+                ("expires_at", "2001-02-03T04:05"),
+                ("redirect_type", "302"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", text(&saved));
+    let link = app.get(&format!("/urls/{id}")).await.json();
+    assert_eq!(
+        (link["title"].as_str(), link["expires_at"].as_str()),
+        (Some("Renamed"), Some("2001-02-03T04:05:00"))
+    );
+}
