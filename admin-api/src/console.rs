@@ -7,6 +7,8 @@
 //! protects every form.
 
 mod guard;
+mod link_actions;
+mod link_forms;
 mod links;
 mod login;
 mod page;
@@ -28,6 +30,20 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui/", get(links::list))
         .route("/ui/logout", post(login::sign_out))
+        .route(
+            "/ui/links/new",
+            get(link_forms::new_form).post(link_forms::create),
+        )
+        .route(
+            "/ui/links/{id}/edit",
+            get(link_forms::edit_form).post(link_forms::save),
+        )
+        .route("/ui/links/{id}/deactivate", post(link_actions::deactivate))
+        .route("/ui/links/{id}/activate", post(link_actions::activate))
+        .route(
+            "/ui/links/{id}/delete",
+            get(link_actions::confirm_delete).post(link_actions::delete),
+        )
         .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

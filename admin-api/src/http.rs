@@ -8,7 +8,7 @@ mod events;
 mod health;
 mod qr;
 mod stats;
-mod urls;
+pub(crate) mod urls;
 mod users;
 
 use axum::Router;

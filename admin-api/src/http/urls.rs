@@ -83,21 +83,21 @@ impl UrlResponse {
 pub struct CreateUrl {
     /// The owner; an editor key may omit it (its own user).
     #[serde(default)]
-    user_id: Option<i64>,
+    pub(crate) user_id: Option<i64>,
     /// Absolute http(s) URL, at most 2048 bytes.
-    original_url: String,
+    pub(crate) original_url: String,
     #[serde(default)]
-    title: Option<String>,
+    pub(crate) title: Option<String>,
     /// Custom code `[A-Za-z0-9_-]{3,32}`, not all digits, not reserved; generated when absent.
     #[serde(default)]
-    short_code: Option<String>,
+    pub(crate) short_code: Option<String>,
     /// When the link stops redirecting; must be in the future.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "2030-01-01T00:00:00")]
-    expires_at: Option<InputTimestamp>,
+    pub(crate) expires_at: Option<InputTimestamp>,
     /// 301, 302 (default), 307 or 308.
     #[serde(default)]
-    redirect_type: Option<i64>,
+    pub(crate) redirect_type: Option<i64>,
 }
 
 /// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
@@ -105,16 +105,16 @@ pub struct CreateUrl {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUrl {
     #[serde(default, deserialize_with = "present")]
-    title: Option<String>,
+    pub(crate) title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    is_active: Option<bool>,
+    pub(crate) is_active: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    original_url: Option<String>,
+    pub(crate) original_url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, example = "2030-01-01T00:00:00")]
-    expires_at: Option<Option<InputTimestamp>>,
+    pub(crate) expires_at: Option<Option<InputTimestamp>>,
     #[serde(default, deserialize_with = "present")]
-    redirect_type: Option<i64>,
+    pub(crate) redirect_type: Option<i64>,
 }
 
 /// Filters of `GET /urls`.
@@ -203,8 +203,24 @@ async fn create_url(
     caller: Caller,
     JsonBody(body): JsonBody<CreateUrl>,
 ) -> ApiResult<Response> {
+    let row = create_link(&state, &caller, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UrlResponse::new(row, &state)),
+    )
+        .into_response())
+}
+
+/// Creates a link for `caller` (the JSON API and the console): the owner by
+/// the caller's rules, every field validated, the row and its `created`
+/// event in one [`LinkWrite`].
+pub(crate) async fn create_link(
+    state: &AppState,
+    caller: &Caller,
+    body: CreateUrl,
+) -> ApiResult<UrlRow> {
     let user_id = caller.owner_of_new_link(body.user_id)?;
-    let original_url = check_url(&body.original_url, &state)?;
+    let original_url = check_url(&body.original_url, state)?;
     let title = body.title.unwrap_or_default();
     check_title(&title)?;
     if let Some(code) = &body.short_code {
@@ -214,7 +230,7 @@ async fn create_url(
     let redirect_type = check_redirect_type(body.redirect_type.unwrap_or(302))?;
     let expires_at = body.expires_at.map(check_expiry).transpose()?;
 
-    let mut write = LinkWrite::begin(&state, caller.actor().clone()).await?;
+    let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     if !users::lock_live(write.tx(), user_id).await? {
         return Err(ApiError::not_found("user"));
     }
@@ -229,7 +245,7 @@ async fn create_url(
         Some(code) => urls::insert(write.tx(), &new, code)
             .await?
             .ok_or_else(|| ApiError::conflict("short_code", "is already taken"))?,
-        None => short_codes::insert_with_generated_code(write.tx(), &state, &new).await?,
+        None => short_codes::insert_with_generated_code(write.tx(), state, &new).await?,
     };
     let details = json!({"short_code": row.short_code, "original_url": row.original_url});
     write
@@ -242,11 +258,7 @@ async fn create_url(
         .await?;
     write.touched(&row.short_code);
     write.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(UrlResponse::new(row, &state)),
-    )
-        .into_response())
+    Ok(row)
 }
 
 /// Read a link by id.
@@ -274,10 +286,23 @@ async fn update_url(
     PathId(id): PathId,
     JsonBody(body): JsonBody<UpdateUrl>,
 ) -> ApiResult<axum::Json<UrlResponse>> {
+    let row = update_link(&state, &caller, id, body).await?;
+    Ok(axum::Json(UrlResponse::new(row, &state)))
+}
+
+/// Changes link `id` for `caller` (the JSON API and the console): the
+/// given fields validated, one `updated` event per changed field; another
+/// user's link is a 404. Nothing changed: the row as it is, no write.
+pub(crate) async fn update_link(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    body: UpdateUrl,
+) -> ApiResult<UrlRow> {
     let original_url = body
         .original_url
         .as_deref()
-        .map(|u| check_url(u, &state))
+        .map(|u| check_url(u, state))
         .transpose()?;
     if let Some(title) = &body.title {
         check_title(title)?;
@@ -288,7 +313,7 @@ async fn update_url(
         .map(|e| e.map(check_expiry).transpose())
         .transpose()?;
 
-    let mut write = LinkWrite::begin(&state, caller.actor().clone()).await?;
+    let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
@@ -303,7 +328,7 @@ async fn update_url(
     };
     let details = old.updated_details(&new);
     if details.is_empty() {
-        return Ok(axum::Json(UrlResponse::new(current, &state)));
+        return Ok(current);
     }
     let row = urls::update(write.tx(), id, &new).await?;
     let n = details.len();
@@ -312,7 +337,7 @@ async fn update_url(
         .await?;
     write.touched(&row.short_code);
     write.commit().await?;
-    Ok(axum::Json(UrlResponse::new(row, &state)))
+    Ok(row)
 }
 
 /// Delete a link; its code stops redirecting and is never reused; its events stay.
@@ -323,7 +348,14 @@ async fn delete_url(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let mut write = LinkWrite::begin(&state, caller.actor().clone()).await?;
+    delete_link(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes link `id` for `caller` (the JSON API and the console): a
+/// `deleted` event, the code never reused; another user's link is a 404.
+pub(crate) async fn delete_link(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
+    let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
@@ -337,7 +369,7 @@ async fn delete_url(
         .await?;
     write.touched(deleted.short_code);
     write.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Import links from a CSV file in the old service's format: all rows or
