@@ -6,7 +6,9 @@
 //! [`guard`] makes each page's [`Caller`](crate::auth::Caller) from it and
 //! protects every form.
 
+mod chart;
 mod guard;
+mod link_page;
 mod links;
 mod login;
 mod page;
@@ -27,6 +29,7 @@ pub use session::ConsoleSettings;
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui/", get(links::list))
+        .route("/ui/links/{id}", get(link_page::show))
         .route("/ui/logout", post(login::sign_out))
         .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
         .route_layer(middleware::from_fn_with_state(
