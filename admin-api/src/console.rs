@@ -6,9 +6,11 @@
 //! [`guard`] makes each page's [`Caller`](crate::auth::Caller) from it and
 //! protects every form.
 
+mod chart;
 mod guard;
 mod link_actions;
 mod link_forms;
+mod link_page;
 mod links;
 mod login;
 mod page;
@@ -29,6 +31,7 @@ pub use session::ConsoleSettings;
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui/", get(links::list))
+        .route("/ui/links/{id}", get(link_page::show))
         .route("/ui/logout", post(login::sign_out))
         .route(
             "/ui/links/new",

@@ -6,8 +6,8 @@ mod api_keys;
 mod docs;
 mod events;
 mod health;
-mod qr;
-mod stats;
+pub(crate) mod qr;
+pub(crate) mod stats;
 pub(crate) mod urls;
 mod users;
 

@@ -88,4 +88,9 @@ impl Settings {
             console: crate::console::ConsoleSettings::default(),
         }
     }
+
+    /// The public short URL of `code`.
+    pub fn short_url(&self, code: &str) -> String {
+        format!("{}/{code}", self.public_base)
+    }
 }

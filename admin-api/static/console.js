@@ -14,7 +14,7 @@ for (const time of document.querySelectorAll("time[datetime]")) {
   const date = new Date(time.getAttribute("datetime"));
   if (!Number.isNaN(date.getTime())) {
     time.textContent = time.dataset.day !== undefined
-      ? date.toLocaleDateString()
+      ? date.toLocaleDateString(undefined, { timeZone: "UTC" })
       : date.toLocaleString();
   }
 }

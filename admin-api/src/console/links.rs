@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::guard::{Console, urlencode};
@@ -67,13 +67,7 @@ pub struct Row {
 
 impl From<ListedLink> for Row {
     fn from(link: ListedLink) -> Self {
-        let status = if !link.is_active {
-            "Inactive"
-        } else if link.expires_at.is_some_and(|at| at <= Utc::now()) {
-            "Expired"
-        } else {
-            "Active"
-        };
+        let status = status_of(link.is_active, link.expires_at);
         Self {
             id: link.id,
             short_code: link.short_code,
@@ -82,6 +76,18 @@ impl From<ListedLink> for Row {
             visits: link.visits,
             status,
         }
+    }
+}
+
+/// A link's status as the console shows it: `Inactive`, `Expired` or
+/// `Active`.
+pub(super) fn status_of(is_active: bool, expires_at: Option<DateTime<Utc>>) -> &'static str {
+    if !is_active {
+        "Inactive"
+    } else if expires_at.is_some_and(|at| at <= Utc::now()) {
+        "Expired"
+    } else {
+        "Active"
     }
 }
 

@@ -111,6 +111,25 @@ pub async fn list(
     .await
 }
 
+/// The `limit` newest events of link `url_id`, newest first (read
+/// backwards along the `(url_id, id)` index).
+pub async fn latest_of_link(
+    db: impl PgExecutor<'_>,
+    url_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as!(
+        EventRow,
+        "SELECT id, url_id, user_id, event_type, occurred_at, details, actor FROM events
+         WHERE url_id = $1
+         ORDER BY id DESC LIMIT $2",
+        url_id,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// How many events match `filter`: exact up to [`EXACT_COUNT_LIMIT`] (a
 /// count that stops there), else the planner's estimate.
 pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &EventFilter) -> sqlx::Result<Total> {

@@ -55,17 +55,14 @@ async fn get_qr(
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
     caller.check_sees(link.user_id, "url")?;
-    let short_url = format!("{}/{}", state.settings.public_base, link.short_code);
-    let code = QrCode::new(short_url.as_bytes()).map_err(|err| ApiError::internal(&err))?;
+    let short_url = state.settings.short_url(&link.short_code);
     Ok(match query.format {
         QrFormat::Svg => {
-            let svg = code
-                .render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(256, 256)
-                .build();
+            let svg = svg(&short_url)?;
             ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
         }
         QrFormat::Png => {
+            let code = QrCode::new(short_url.as_bytes()).map_err(|err| ApiError::internal(&err))?;
             let image = code
                 .render::<image::Luma<u8>>()
                 .module_dimensions(PNG_MODULE_PIXELS, PNG_MODULE_PIXELS)
@@ -77,4 +74,14 @@ async fn get_qr(
             ([(header::CONTENT_TYPE, "image/png")], png).into_response()
         }
     })
+}
+
+/// A QR code of `short_url` as an SVG document (at least 256 px wide): what
+/// `GET /urls/{id}/qr` answers and a link's console page shows.
+pub(crate) fn svg(short_url: &str) -> Result<String, ApiError> {
+    let code = QrCode::new(short_url.as_bytes()).map_err(|err| ApiError::internal(&err))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(256, 256)
+        .build())
 }

@@ -2,8 +2,9 @@
 //! that the visit drain keeps current (never from raw events).
 
 use axum::extract::{Path, State};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -23,52 +24,53 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// visits; `bot_visits` the rest.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsResponse {
-    short_code: String,
-    url_id: i64,
-    total_visits: i64,
+    pub(crate) short_code: String,
+    pub(crate) url_id: i64,
+    pub(crate) total_visits: i64,
     /// Distinct (ip prefix, user agent) pairs among human visits.
-    unique_visitors: i64,
+    pub(crate) unique_visitors: i64,
     #[serde(with = "shared::time::serde_ts_option")]
     #[schema(value_type = Option<String>, example = "2026-01-31T12:00:00")]
-    last_visit_at: Option<DateTime<Utc>>,
-    visits_by_day: Vec<DayVisits>,
+    pub(crate) last_visit_at: Option<DateTime<Utc>>,
+    pub(crate) visits_by_day: Vec<DayVisits>,
     /// Referrer hosts (`direct` when none), largest first.
-    top_referrers: Vec<ReferrerVisits>,
-    browsers: Vec<BrowserVisits>,
-    operating_systems: Vec<OsVisits>,
-    devices: Vec<DeviceVisits>,
-    bot_visits: i64,
+    pub(crate) top_referrers: Vec<ReferrerVisits>,
+    pub(crate) browsers: Vec<BrowserVisits>,
+    pub(crate) operating_systems: Vec<OsVisits>,
+    pub(crate) devices: Vec<DeviceVisits>,
+    pub(crate) bot_visits: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DayVisits {
     /// `YYYY-MM-DD` (UTC).
-    date: String,
-    visits: i64,
+    #[schema(value_type = String)]
+    pub(crate) date: NaiveDate,
+    pub(crate) visits: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferrerVisits {
-    referrer: String,
-    visits: i64,
+    pub(crate) referrer: String,
+    pub(crate) visits: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrowserVisits {
-    browser: String,
-    visits: i64,
+    pub(crate) browser: String,
+    pub(crate) visits: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OsVisits {
-    os: String,
-    visits: i64,
+    pub(crate) os: String,
+    pub(crate) visits: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceVisits {
-    device: String,
-    visits: i64,
+    pub(crate) device: String,
+    pub(crate) visits: i64,
 }
 
 /// Visit statistics of a link, by its short code.
@@ -84,20 +86,30 @@ async fn get_stats(
         .await?
         .ok_or_else(|| ApiError::not_found("url"))?;
     caller.check_sees(link.user_id, "url")?;
-    let totals = rollups::totals(&state.pool, link.url_id).await?;
-    let daily = rollups::daily(&state.pool, link.url_id).await?;
+    Ok(axum::Json(
+        stats_of(&state.pool, link.url_id, link.short_code).await?,
+    ))
+}
+
+/// The statistics of link `url_id` (whose code is `short_code`) from the
+/// rollups: what `GET /urls/{code}/stats` answers and a link's console page
+/// shows. The caller has already checked that the link is theirs to see.
+pub(crate) async fn stats_of(
+    pool: &PgPool,
+    url_id: i64,
+    short_code: String,
+) -> sqlx::Result<StatsResponse> {
+    let totals = rollups::totals(pool, url_id).await?;
+    let daily = rollups::daily(pool, url_id).await?;
     let mut stats = StatsResponse {
-        short_code: link.short_code,
-        url_id: link.url_id,
+        short_code,
+        url_id,
         total_visits: totals.total_visits,
         unique_visitors: totals.unique_visitors,
         last_visit_at: totals.last_visit_at,
         visits_by_day: daily
             .into_iter()
-            .map(|(day, visits)| DayVisits {
-                date: day.to_string(),
-                visits,
-            })
+            .map(|(day, visits)| DayVisits { date: day, visits })
             .collect(),
         top_referrers: Vec::new(),
         browsers: Vec::new(),
@@ -105,7 +117,7 @@ async fn get_stats(
         devices: Vec::new(),
         bot_visits: totals.bot_visits,
     };
-    for row in rollups::top_dimensions(&state.pool, link.url_id, TOP_VALUES).await? {
+    for row in rollups::top_dimensions(pool, url_id, TOP_VALUES).await? {
         let (value, visits) = (row.value, row.visits);
         match row.dimension.as_str() {
             "referrer" => stats.top_referrers.push(ReferrerVisits {
@@ -124,5 +136,5 @@ async fn get_stats(
             _ => {}
         }
     }
-    Ok(axum::Json(stats))
+    Ok(stats)
 }

@@ -9,6 +9,7 @@ mod actors;
 mod application;
 mod auth;
 mod console_link_forms;
+mod console_link_page;
 mod console_scale;
 mod console_session;
 mod docs;
