@@ -6,11 +6,14 @@
 //! [`guard`] makes each page's [`Caller`](crate::auth::Caller) from it and
 //! protects every form.
 
+mod events;
 mod guard;
 mod links;
 mod login;
 mod page;
+mod paging;
 pub mod session;
+mod users;
 
 use axum::Router;
 use axum::http::header;
@@ -28,6 +31,17 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui/", get(links::list))
         .route("/ui/logout", post(login::sign_out))
+        .route("/ui/users", get(users::list))
+        .route("/ui/users/new", get(users::new_form).post(users::create))
+        .route(
+            "/ui/users/{id}/edit",
+            get(users::edit_form).post(users::update),
+        )
+        .route(
+            "/ui/users/{id}/delete",
+            get(users::confirm_delete).post(users::delete),
+        )
+        .route("/ui/events", get(events::list))
         .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -9,7 +9,7 @@ mod health;
 mod qr;
 mod stats;
 mod urls;
-mod users;
+pub(crate) mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};

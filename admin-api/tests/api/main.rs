@@ -8,6 +8,8 @@ mod support;
 mod actors;
 mod application;
 mod auth;
+mod console_people;
+mod console_people_events;
 mod console_session;
 mod docs;
 mod drain;
