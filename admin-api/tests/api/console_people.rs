@@ -8,7 +8,7 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, text};
+use crate::browser::{Browser, HOST, text};
 use crate::support::{TestApp, TestResponse};
 
 const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
@@ -171,6 +171,14 @@ async fn field_errors_show_next_to_their_fields_with_what_was_typed(pool: PgPool
     );
     assert!(html.contains(r#"value="not an email" autocomplete="off" aria-invalid="true" aria-describedby="email-error""#), "{html}");
 
+    let forged = browser
+        .post_raw(
+            "/ui/users/new",
+            &[("username", "bob"), ("email", "bob@example.com")],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    forged.assert_status(StatusCode::FORBIDDEN);
     let taken = browser
         .post(
             "/ui/users/new",
