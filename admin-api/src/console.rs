@@ -7,6 +7,7 @@
 //! protects every form.
 
 mod chart;
+mod events;
 mod guard;
 mod link_actions;
 mod link_forms;
@@ -14,7 +15,9 @@ mod link_page;
 mod links;
 mod login;
 mod page;
+mod paging;
 pub mod session;
+mod users;
 
 use axum::Router;
 use axum::http::header;
@@ -47,6 +50,17 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             "/ui/links/{id}/delete",
             get(link_actions::confirm_delete).post(link_actions::delete),
         )
+        .route("/ui/users", get(users::list))
+        .route("/ui/users/new", get(users::new_form).post(users::create))
+        .route(
+            "/ui/users/{id}/edit",
+            get(users::edit_form).post(users::update),
+        )
+        .route(
+            "/ui/users/{id}/delete",
+            get(users::confirm_delete).post(users::delete),
+        )
+        .route("/ui/events", get(events::list))
         .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -9,7 +9,7 @@ mod health;
 pub(crate) mod qr;
 pub(crate) mod stats;
 pub(crate) mod urls;
-mod users;
+pub(crate) mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgExecutor;
 
+use crate::db::link_list::Edge;
 use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
 
 /// An event as stored.
@@ -166,6 +167,60 @@ pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &EventFilter) -> sqlx
     .fetch_one(db)
     .await?;
     Ok(Total::of(capped, plan.as_ref().and_then(plan_rows)))
+}
+
+/// Up to `limit` events matching `filter` from `edge`, newest first (the
+/// console's audit trail): each filter is a range scan of its index.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    filter: &EventFilter,
+    edge: Edge,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    if let Edge::Above(above) = edge {
+        let mut rows = sqlx::query_as!(
+            EventRow,
+            "SELECT id, url_id, user_id, event_type, occurred_at, details, actor FROM events
+             WHERE ($1::bigint IS NULL OR url_id = $1)
+               AND ($2::bigint IS NULL OR user_id = $2)
+               AND ($3::text IS NULL OR event_type = $3)
+               AND ($4::text IS NULL OR actor = $4)
+               AND id > $5
+             ORDER BY id ASC LIMIT $6",
+            filter.url_id,
+            filter.user_id,
+            filter.event_type.as_deref(),
+            filter.actor.as_deref(),
+            above,
+            limit
+        )
+        .fetch_all(db)
+        .await?;
+        rows.reverse();
+        return Ok(rows);
+    }
+    let below = match edge {
+        Edge::Below(id) => id,
+        _ => i64::MAX,
+    };
+    sqlx::query_as!(
+        EventRow,
+        "SELECT id, url_id, user_id, event_type, occurred_at, details, actor FROM events
+         WHERE ($1::bigint IS NULL OR url_id = $1)
+           AND ($2::bigint IS NULL OR user_id = $2)
+           AND ($3::text IS NULL OR event_type = $3)
+           AND ($4::text IS NULL OR actor = $4)
+           AND id < $5
+         ORDER BY id DESC LIMIT $6",
+        filter.url_id,
+        filter.user_id,
+        filter.event_type.as_deref(),
+        filter.actor.as_deref(),
+        below,
+        limit
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Drained visits, as parallel columns.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use crate::db::link_list::Edge;
 use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
 
 /// A live user as stored.
@@ -116,4 +117,57 @@ pub async fn soft_delete(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool>
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A live user as the console's list shows it, with their live links.
+#[derive(Debug, Clone)]
+pub struct ListedUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub links: i64,
+}
+
+/// Up to `limit` live users from `edge`, newest first, each with how many
+/// live links they have (a count per row on `urls_user_id_idx`).
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    edge: Edge,
+    limit: i64,
+) -> sqlx::Result<Vec<ListedUser>> {
+    if let Edge::Above(above) = edge {
+        let mut rows = sqlx::query_as!(
+            ListedUser,
+            r#"SELECT u.id, u.username, u.email, u.created_at,
+                      (SELECT count(*) FROM urls l
+                       WHERE l.user_id = u.id AND l.deleted_at IS NULL) AS "links!"
+               FROM users u
+               WHERE u.deleted_at IS NULL AND u.id > $1
+               ORDER BY u.id ASC LIMIT $2"#,
+            above,
+            limit
+        )
+        .fetch_all(db)
+        .await?;
+        rows.reverse();
+        return Ok(rows);
+    }
+    let below = match edge {
+        Edge::Below(id) => id,
+        _ => i64::MAX,
+    };
+    sqlx::query_as!(
+        ListedUser,
+        r#"SELECT u.id, u.username, u.email, u.created_at,
+                  (SELECT count(*) FROM urls l
+                   WHERE l.user_id = u.id AND l.deleted_at IS NULL) AS "links!"
+           FROM users u
+           WHERE u.deleted_at IS NULL AND u.id < $1
+           ORDER BY u.id DESC LIMIT $2"#,
+        below,
+        limit
+    )
+    .fetch_all(db)
+    .await
 }

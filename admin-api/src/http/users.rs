@@ -72,11 +72,11 @@ pub struct UpdateUser {
     email: Option<String>,
 }
 
-fn check_username(value: &str) -> ApiResult<()> {
+pub(crate) fn check_username(value: &str) -> ApiResult<()> {
     validate::username(value).map_err(|p| ApiError::validation("username", p))
 }
 
-fn check_email(value: &str) -> ApiResult<()> {
+pub(crate) fn check_email(value: &str) -> ApiResult<()> {
     validate::email(value).map_err(|p| ApiError::validation("email", p))
 }
 
@@ -108,10 +108,20 @@ async fn create_user(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> ApiResult<Response> {
-    check_username(&body.username)?;
-    check_email(&body.email)?;
-    let row = users::insert(&state.pool, &body.username, &body.email).await?;
+    let row = create(&state, &body.username, &body.email).await?;
     Ok((StatusCode::CREATED, axum::Json(UserResponse::from(row))).into_response())
+}
+
+/// Creates a user after checking its fields (409 when the email is taken);
+/// `POST /users` and the console's form.
+pub(crate) async fn create(
+    state: &AppState,
+    username: &str,
+    email: &str,
+) -> ApiResult<users::UserRow> {
+    check_username(username)?;
+    check_email(email)?;
+    Ok(users::insert(&state.pool, username, email).await?)
 }
 
 /// Read a user.
@@ -136,21 +146,28 @@ async fn update_user(
     PathId(id): PathId,
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> ApiResult<axum::Json<UserResponse>> {
-    if let Some(username) = &body.username {
+    let row = update(&state, id, body.username.as_deref(), body.email.as_deref()).await?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Sets a user's given fields after checking them (`None` keeps one; 404
+/// for no live user, 409 when the email is taken); `PUT /users/{id}` and
+/// the console's form.
+pub(crate) async fn update(
+    state: &AppState,
+    id: i64,
+    username: Option<&str>,
+    email: Option<&str>,
+) -> ApiResult<users::UserRow> {
+    if let Some(username) = username {
         check_username(username)?;
     }
-    if let Some(email) = &body.email {
+    if let Some(email) = email {
         check_email(email)?;
     }
-    let row = users::update(
-        &state.pool,
-        id,
-        body.username.as_deref(),
-        body.email.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(axum::Json(row.into()))
+    users::update(&state.pool, id, username, email)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
 }
 
 /// Delete a user. Their links are deleted with them (each gets a `deleted`
@@ -163,7 +180,15 @@ async fn delete_user(
     actor: Actor,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let mut write = LinkWrite::begin(&state, actor).await?;
+    delete(&state, actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a user as `actor`: their links with them (a `deleted` event each,
+/// reason `user_deleted`, and they stop redirecting), their API keys
+/// revoked; 404 for no live user. `DELETE /users/{id}` and the console.
+pub(crate) async fn delete(state: &AppState, actor: Actor, id: i64) -> ApiResult<()> {
+    let mut write = LinkWrite::begin(state, actor).await?;
     if !users::soft_delete(write.tx(), id).await? {
         return Err(ApiError::not_found("user"));
     }
@@ -183,7 +208,7 @@ async fn delete_user(
     for key in &revoked {
         state.keys.forget(key.id, &key.prefix);
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Import users from a CSV file (`id,username,email,created_at`): all rows

@@ -10,6 +10,8 @@ mod application;
 mod auth;
 mod console_link_forms;
 mod console_link_page;
+mod console_people;
+mod console_people_events;
 mod console_scale;
 mod console_session;
 mod docs;

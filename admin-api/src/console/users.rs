@@ -1,0 +1,281 @@
+//! The users pages (callers that see every user): the list with each
+//! user's link count, the new and edit forms, and delete with a
+//! confirmation. Writes go through the JSON API's own functions
+//! ([`crate::http::users`]), so their checks and effects are the same.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::guard::{Console, ConsoleForm, NoFields};
+use super::page::{ConsoleError, ConsoleResult, Layout, Page};
+use super::paging::{self, FETCH, Pager, Shown};
+use crate::db::users::{self, ListedUser};
+use crate::error::ApiError;
+use crate::http::users as api;
+use crate::state::AppState;
+
+/// The list's paging parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+/// A row of the table.
+pub struct Row {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub created: Shown,
+    pub links: i64,
+}
+
+impl From<ListedUser> for Row {
+    fn from(user: ListedUser) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            created: Shown::of(user.created_at),
+            links: user.links,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct ListPage {
+    layout: Layout,
+    users: Vec<Row>,
+    pager: Pager,
+}
+
+/// The users pages are for callers that see every user: 403 for the others.
+fn unbound(console: &Console) -> ConsoleResult<()> {
+    if console.caller.is_unbound() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this key is bound to one user").into())
+    }
+}
+
+/// The users pages that write are for writers: 403 for viewers.
+fn writer(console: &Console) -> ConsoleResult<()> {
+    unbound(console)?;
+    if console.caller.may_write() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this key is read-only").into())
+    }
+}
+
+/// `GET /ui/users`: live users, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<ListQuery>,
+) -> ConsoleResult<Response> {
+    unbound(&console)?;
+    let edge = paging::edge(query.before, query.after);
+    let mut rows = users::page(&state.pool, edge, FETCH).await?;
+    let pager = paging::pager(&mut rows, edge, "/ui/users", |u| u.id);
+    let page = ListPage {
+        layout: Layout::of(&console, "users"),
+        users: rows.into_iter().map(Row::from).collect(),
+        pager,
+    };
+    Ok(Page::ok(page).into_response())
+}
+
+/// The new and edit forms' fields, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Each field's problem, shown next to it.
+#[derive(Debug, Default)]
+pub struct FieldErrors {
+    pub username: Option<String>,
+    pub email: Option<String>,
+}
+
+impl FieldErrors {
+    /// Both fields checked as the API checks them, every problem at once.
+    fn check(form: &UserForm) -> ConsoleResult<Self> {
+        let mut errors = Self::default();
+        let checked = [
+            api::check_username(&form.username),
+            api::check_email(&form.email),
+        ];
+        for err in checked.into_iter().filter_map(Result::err) {
+            errors.absorb(err)?;
+        }
+        Ok(errors)
+    }
+
+    fn any(&self) -> bool {
+        self.username.is_some() || self.email.is_some()
+    }
+
+    /// Takes the field problems of `err` (the API's 422 or 409); any other
+    /// error is the page's.
+    fn absorb(&mut self, err: ApiError) -> ConsoleResult<StatusCode> {
+        let Some(details) = err.details() else {
+            return Err(err.into());
+        };
+        for (field, problem) in details {
+            match field.as_str() {
+                "username" => self.username = Some(format!("Username {problem}")),
+                "email" => self.email = Some(format!("Email {problem}")),
+                _ => return Err(err.into()),
+            }
+        }
+        Ok(err.status())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "user_form.html")]
+struct FormPage {
+    layout: Layout,
+    /// The user edited, or `None` for a new one.
+    id: Option<i64>,
+    form: UserForm,
+    errors: FieldErrors,
+}
+
+/// `GET /ui/users/new`.
+pub async fn new_form(console: Console) -> ConsoleResult<Response> {
+    writer(&console)?;
+    let page = FormPage {
+        layout: Layout::of(&console, "users"),
+        id: None,
+        form: UserForm::default(),
+        errors: FieldErrors::default(),
+    };
+    Ok(Page::ok(page).into_response())
+}
+
+/// `POST /ui/users/new`: creates the user, back to the list.
+pub async fn create(
+    State(state): State<AppState>,
+    console: Console,
+    ConsoleForm(form): ConsoleForm<UserForm>,
+) -> ConsoleResult<Response> {
+    writer(&console)?;
+    let mut errors = FieldErrors::check(&form)?;
+    let status = if errors.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        match api::create(&state, &form.username, &form.email).await {
+            Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
+            Err(err) => errors.absorb(err)?,
+        }
+    };
+    let page = FormPage {
+        layout: Layout::of(&console, "users"),
+        id: None,
+        form,
+        errors,
+    };
+    Ok(Page(status, page).into_response())
+}
+
+/// The user `/ui/users/{id}/…` names, or the 404 page.
+async fn user_of(state: &AppState, id: &str) -> ConsoleResult<users::UserRow> {
+    let missing = || ConsoleError(ApiError::not_found("user"));
+    let id = id.parse::<i64>().map_err(|_| missing())?;
+    users::get(&state.pool, id).await?.ok_or_else(missing)
+}
+
+/// `GET /ui/users/{id}/edit`.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> ConsoleResult<Response> {
+    writer(&console)?;
+    let user = user_of(&state, &id).await?;
+    let page = FormPage {
+        layout: Layout::of(&console, "users"),
+        id: Some(user.id),
+        form: UserForm {
+            username: user.username,
+            email: user.email,
+        },
+        errors: FieldErrors::default(),
+    };
+    Ok(Page::ok(page).into_response())
+}
+
+/// `POST /ui/users/{id}/edit`: saves both fields, back to the list.
+pub async fn update(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+    ConsoleForm(form): ConsoleForm<UserForm>,
+) -> ConsoleResult<Response> {
+    writer(&console)?;
+    let user = user_of(&state, &id).await?;
+    let mut errors = FieldErrors::check(&form)?;
+    let status = if errors.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        let saved = api::update(&state, user.id, Some(&form.username), Some(&form.email)).await;
+        match saved {
+            Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
+            Err(err) => errors.absorb(err)?,
+        }
+    };
+    let page = FormPage {
+        layout: Layout::of(&console, "users"),
+        id: Some(user.id),
+        form,
+        errors,
+    };
+    Ok(Page(status, page).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "user_delete.html")]
+struct DeletePage {
+    layout: Layout,
+    id: i64,
+    username: String,
+}
+
+/// `GET /ui/users/{id}/delete`: asks first.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> ConsoleResult<Response> {
+    writer(&console)?;
+    let user = user_of(&state, &id).await?;
+    let page = DeletePage {
+        layout: Layout::of(&console, "users"),
+        id: user.id,
+        username: user.username,
+    };
+    Ok(Page::ok(page).into_response())
+}
+
+/// `POST /ui/users/{id}/delete`: deletes the user, their links and keys.
+pub async fn delete(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+    ConsoleForm(NoFields {}): ConsoleForm<NoFields>,
+) -> ConsoleResult<Response> {
+    writer(&console)?;
+    let user = user_of(&state, &id).await?;
+    api::delete(&state, console.caller.actor().clone(), user.id).await?;
+    Ok(Redirect::to("/ui/users").into_response())
+}
