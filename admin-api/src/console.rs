@@ -7,17 +7,21 @@
 //! protects every form.
 
 mod guard;
+mod import;
+mod keys;
 mod links;
 mod login;
 mod page;
 pub mod session;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use crate::import::CSV_BODY_LIMIT;
 use crate::state::AppState;
 
 pub use session::ConsoleSettings;
@@ -27,6 +31,12 @@ pub use session::ConsoleSettings;
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui/", get(links::list))
+        .route("/ui/import", get(import::form))
+        .route("/ui/keys", get(keys::list).post(keys::create))
+        .route(
+            "/ui/keys/{id}/revoke",
+            get(keys::confirm).post(keys::revoke),
+        )
         .route("/ui/logout", post(login::sign_out))
         .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
         .route_layer(middleware::from_fn_with_state(
@@ -39,6 +49,25 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/static/console.css", get(stylesheet))
         .route("/ui/static/console.js", get(script))
         .merge(pages)
+}
+
+/// The import upload: behind the same guard, then admins only, then the
+/// JSON API's bulk-import limits (one import at a time, 50 MiB, the whole
+/// upload within `ADMIN_BODY_TIMEOUT`). Merged outside the console's
+/// request timeout, as the JSON imports are.
+pub(crate) fn upload_router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/ui/import", post(import::upload))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            import::upload_slot,
+        ))
+        .route_layer(DefaultBodyLimit::max(CSV_BODY_LIMIT))
+        .route_layer(middleware::from_fn(guard::admins_only))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::signed_in,
+        ))
 }
 
 async fn stylesheet() -> Response {
