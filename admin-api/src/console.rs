@@ -9,6 +9,8 @@
 mod chart;
 mod events;
 mod guard;
+mod import;
+mod keys;
 mod link_actions;
 mod link_forms;
 mod link_page;
@@ -20,11 +22,13 @@ pub mod session;
 mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use crate::import::CSV_BODY_LIMIT;
 use crate::state::AppState;
 
 pub use session::ConsoleSettings;
@@ -35,6 +39,12 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui/", get(links::list))
         .route("/ui/links/{id}", get(link_page::show))
+        .route("/ui/import", get(import::form))
+        .route("/ui/keys", get(keys::list).post(keys::create))
+        .route(
+            "/ui/keys/{id}/revoke",
+            get(keys::confirm).post(keys::revoke),
+        )
         .route("/ui/logout", post(login::sign_out))
         .route(
             "/ui/links/new",
@@ -72,6 +82,25 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/static/console.css", get(stylesheet))
         .route("/ui/static/console.js", get(script))
         .merge(pages)
+}
+
+/// The import upload: behind the same guard, then admins only, then the
+/// JSON API's bulk-import limits (one import at a time, 50 MiB, the whole
+/// upload within `ADMIN_BODY_TIMEOUT`). Merged outside the console's
+/// request timeout, as the JSON imports are.
+pub(crate) fn upload_router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/ui/import", post(import::upload))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            import::upload_slot,
+        ))
+        .route_layer(DefaultBodyLimit::max(CSV_BODY_LIMIT))
+        .route_layer(middleware::from_fn(guard::admins_only))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::signed_in,
+        ))
 }
 
 async fn stylesheet() -> Response {

@@ -243,6 +243,11 @@ impl ApiError {
         self.details.as_ref()
     }
 
+    /// The import row at fault (1-based, header not counted), if any.
+    pub fn row(&self) -> Option<u64> {
+        self.row
+    }
+
     /// Seconds for `Retry-After`, if the client may retry.
     pub fn retry_after(&self) -> Option<u64> {
         self.retry_after

@@ -39,10 +39,12 @@ pub fn router(state: AppState) -> Router {
         crate::auth::authenticate,
     ));
     let (probes, _) = health::router().split_for_parts();
-    let console = crate::console::router(&state).layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        state.settings.request_timeout,
-    ));
+    let console = crate::console::router(&state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout,
+        ))
+        .merge(crate::console::upload_router(&state));
     Router::new()
         .merge(api)
         .merge(probes)

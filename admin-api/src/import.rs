@@ -57,9 +57,7 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let mut form = Multipart::from_request(req, state).await.map_err(|_| {
-            ApiError::bad_request("expected a multipart/form-data body with a `file` part")
-        })?;
+        let mut form = open_multipart(req, state).await?;
         loop {
             let field = form.next_field().await.map_err(multipart_error)?;
             let Some(field) = field else {
@@ -67,16 +65,24 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
             };
             if field.name() == Some("file") {
                 let bytes = field.bytes().await.map_err(multipart_error)?;
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    return Err(ApiError::bad_request("the uploaded file is empty"));
-                }
-                return Ok(Self { bytes });
+                return Self::from_file(bytes);
             }
         }
     }
 }
 
-fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+/// Reads `req` as a `multipart/form-data` body (400 if it is not one).
+pub(crate) async fn open_multipart<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<Multipart, ApiError> {
+    Multipart::from_request(req, state).await.map_err(|_| {
+        ApiError::bad_request("expected a multipart/form-data body with a `file` part")
+    })
+}
+
+/// A multipart body that could not be read: 413 past the limit, else 400.
+pub(crate) fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::payload_too_large("50 MiB")
     } else {
@@ -88,6 +94,14 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 impl CsvUpload {
+    /// The upload of a `file` part's bytes: 400 when it holds nothing.
+    pub(crate) fn from_file(bytes: Bytes) -> Result<Self, ApiError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request("the uploaded file is empty"));
+        }
+        Ok(Self { bytes })
+    }
+
     /// Decodes the data rows into `T` one at a time, numbering rows from 1
     /// (the header is not a row), and hands each to `each`, which moves its
     /// cells into the import's columns. No second copy of the file is held:

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use governor::DefaultKeyedRateLimiter;
 use governor::clock::{Clock, DefaultClock};
 use shared::config::Rate;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{Budget, Caller};
 use crate::error::ApiError;
@@ -147,23 +147,35 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 /// sit in memory at once), with the whole upload read within
 /// `ADMIN_BODY_TIMEOUT` (408 past it, however slowly the client trickles).
 pub async fn bulk_upload(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = state.limits.imports.clone().try_acquire_owned() else {
-        return ApiError::rate_limited(
+    match take_bulk_upload(&state, request).await {
+        Ok((_permit, request)) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// The rules of [`bulk_upload`] for any caller of them (the JSON API, the
+/// console): takes the one import slot (429 if taken) and reads the whole
+/// upload within `ADMIN_BODY_TIMEOUT` (408) and 50 MiB (413). Returns the
+/// slot, held until dropped, and the request with its body in memory.
+pub async fn take_bulk_upload(
+    state: &AppState,
+    request: Request,
+) -> Result<(OwnedSemaphorePermit, Request), ApiError> {
+    let Ok(permit) = state.limits.imports.clone().try_acquire_owned() else {
+        return Err(ApiError::rate_limited(
             "another bulk import is running; retry later",
             IMPORT_BUSY_RETRY_AFTER,
-        )
-        .into_response();
+        ));
     };
     let (parts, body) = request.into_parts();
     let deadline = state.settings.body_timeout;
     let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, CSV_BODY_LIMIT));
     let bytes = match read.await {
-        Err(_elapsed) => return ApiError::request_timeout("the upload").into_response(),
-        Ok(Err(_)) => return ApiError::payload_too_large("50 MiB").into_response(),
+        Err(_elapsed) => return Err(ApiError::request_timeout("the upload")),
+        Ok(Err(_)) => return Err(ApiError::payload_too_large("50 MiB")),
         Ok(Ok(bytes)) => bytes,
     };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok((permit, Request::from_parts(parts, Body::from(bytes))))
 }
 
 #[cfg(test)]

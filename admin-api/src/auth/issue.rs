@@ -1,12 +1,13 @@
 //! Issuing a stored key: the one place for the rules of a new key (name,
-//! role, the user it is bound to, its own rate), used by `POST /api-keys`
-//! and by `admin-api keys create`. The key is shown once, to the caller;
-//! only its digest is stored.
+//! role, the user it is bound to, its own rate), used by `POST /api-keys`,
+//! the console and `admin-api keys create`. The key is shown once, to the
+//! caller; only its digest is stored. Revoking one ([`revoke`]) is here too.
 
 use sqlx::PgPool;
 
 use super::caller::Role;
 use super::secret::{self, NewSecret};
+use super::store::KeyStore;
 use crate::db::api_keys::{self, KeyRow, NewKey};
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
@@ -82,4 +83,16 @@ pub async fn issue(pool: &PgPool, request: &KeyRequest) -> ApiResult<Issued> {
     Err(ApiError::internal(
         &"no free key prefix after several draws",
     ))
+}
+
+/// Revokes the live key `id` on behalf of `by` (404 if there is none) and
+/// forgets it from this replica's cache at once (the others drop it within a
+/// second). `DELETE /api-keys/{id}` and the console call it.
+pub async fn revoke(pool: &PgPool, keys: &KeyStore, id: i64, by: &str) -> ApiResult<()> {
+    let prefix = api_keys::revoke(pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api key"))?;
+    keys.forget(id, &prefix);
+    tracing::info!(key_id = id, prefix = %prefix, by, "API key revoked");
+    Ok(())
 }

@@ -169,12 +169,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ConsoleForm<T> {
         let Form(form) = Form::<WithToken<T>>::from_request(request, state)
             .await
             .map_err(|rejection| ConsoleError(ApiError::bad_request(rejection.body_text())))?;
-        if !bool::from(console.token.as_bytes().ct_eq(form.csrf.as_bytes())) {
-            return Err(ConsoleError(ApiError::forbidden(
-                "the form's token is missing or stale; reload the page and try again",
-            )));
-        }
+        check_token(&console, &form.csrf)?;
         Ok(Self(form.fields))
+    }
+}
+
+/// Checks a form's `csrf` field against the session's token (in constant
+/// time), for forms that are not urlencoded (a multipart upload): 403 when
+/// it is missing or another session's.
+pub fn check_token(console: &Console, csrf: &str) -> Result<(), ConsoleError> {
+    if bool::from(console.token.as_bytes().ct_eq(csrf.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ConsoleError(ApiError::forbidden(
+            "the form's token is missing or stale; reload the page and try again",
+        )))
+    }
+}
+
+/// Lets only admins open a page (import, keys): a 403 page for the others.
+pub fn admin(console: &Console) -> Result<(), ConsoleError> {
+    if console.caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ConsoleError(ApiError::forbidden(
+            "this page needs an admin key",
+        )))
+    }
+}
+
+/// [`admin`] as a layer, for routes that must refuse before reading a body.
+pub async fn admins_only(console: Console, request: Request, next: Next) -> Response {
+    match admin(&console) {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
     }
 }
 

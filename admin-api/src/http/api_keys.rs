@@ -151,10 +151,6 @@ async fn revoke_key(
     actor: Actor,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let prefix = api_keys::revoke(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("api key"))?;
-    state.keys.forget(id, &prefix);
-    tracing::info!(key_id = id, prefix = %prefix, by = actor.name(), "API key revoked");
+    issue::revoke(&state.pool, &state.keys, id, actor.name()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -68,6 +68,58 @@ impl<'a> Browser<'a> {
             .await
     }
 
+    /// Posts a `multipart/form-data` form: the last page's token, `fields`
+    /// and the file `file` (its part name, file name and content).
+    pub async fn post_multipart(
+        &mut self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> TestResponse {
+        let token = self.token.clone().unwrap_or_default();
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_multipart_raw(uri, &all, file).await
+    }
+
+    /// Posts exactly `fields` and `file` as `multipart/form-data` (with
+    /// `Origin`), text parts first as a browser sends a form's fields.
+    pub async fn post_multipart_raw(
+        &mut self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        (name, filename, content): (&str, &str, &[u8]),
+    ) -> TestResponse {
+        let boundary = "----console-test-boundary-q1w2e3";
+        let mut body = Vec::new();
+        for (field, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = self
+            .request(Method::POST, uri)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .body(Body::from(body))
+            .expect("request");
+        self.send(request).await
+    }
+
     /// Signs in with `key` from the sign-in page.
     pub async fn sign_in(&mut self, key: &str) -> TestResponse {
         self.get("/ui/login").await;
