@@ -82,16 +82,22 @@ fn visits_word(n: i64) -> &'static str {
     if n == 1 { "visit" } else { "visits" }
 }
 
+/// Days a chart spans at least, so that a young link's bars read as days
+/// (not one bar across the whole chart).
+pub const MIN_CHART_DAYS: u64 = 14;
+
 /// The days a link's chart shows: the last [`CHART_DAYS`] days up to
-/// `today`, or fewer when the link (or its first visit) is younger.
+/// `today`, or fewer (but at least [`MIN_CHART_DAYS`]) when the link (or its
+/// first visit) is younger.
 pub fn span(
     today: NaiveDate,
     created: NaiveDate,
     first_visit: Option<NaiveDate>,
 ) -> (NaiveDate, NaiveDate) {
     let oldest = today - Days::new(CHART_DAYS - 1);
+    let youngest = today - Days::new(MIN_CHART_DAYS - 1);
     let start = first_visit.map_or(created, |day| day.min(created));
-    (start.clamp(oldest, today), today)
+    (start.min(youngest).max(oldest), today)
 }
 
 /// One entry per day from `from` to `to`: the counts of `days` (ascending,
@@ -134,16 +140,20 @@ mod tests {
     }
 
     #[test]
-    fn the_span_is_thirty_days_or_the_links_life_if_shorter() {
+    fn the_span_is_thirty_days_or_the_links_life_if_shorter_but_two_weeks_at_least() {
         let today = day("2026-03-31");
         assert_eq!(span(today, day("2025-01-01"), None).0, day("2026-03-02"));
-        assert_eq!(span(today, day("2026-03-29"), None).0, day("2026-03-29"));
+        assert_eq!(span(today, day("2026-03-10"), None).0, day("2026-03-10"));
+        assert_eq!(span(today, day("2026-03-29"), None).0, day("2026-03-18"));
         assert_eq!(
-            span(today, day("2026-03-29"), Some(day("2026-03-20"))).0,
-            day("2026-03-20"),
+            span(today, day("2026-03-29"), Some(day("2026-03-12"))).0,
+            day("2026-03-12"),
             "imported visits older than the link"
         );
-        assert_eq!(span(today, day("2026-04-02"), None), (today, today));
+        assert_eq!(
+            span(today, day("2026-04-02"), None),
+            (day("2026-03-18"), today)
+        );
     }
 
     #[test]

@@ -129,8 +129,8 @@ async fn a_links_page_shows_its_short_url_qr_code_totals_chart_breakdowns_and_ev
     let chart = &chart[..chart.find("</svg>").expect("closed")];
     assert_eq!(
         chart.matches("<rect").count(),
-        6,
-        "a bar per day, gaps at 0"
+        14,
+        "a bar per day of two weeks at least, gaps at 0"
     );
     let today = Utc::now().date_naive();
     for (days_ago, title) in [(3, "4 visits"), (2, "0 visits"), (0, "3 visits")] {

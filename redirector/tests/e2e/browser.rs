@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 
 use crate::system::free_port;
 
+/// The screenshots the README shows.
+const README_SCREENSHOTS: [&str; 2] = ["links", "link"];
+
 /// How long a page may take to show what a test waits for.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -128,14 +131,14 @@ impl Browser {
     }
 
     /// Saves a screenshot as `name`.png among the test artefacts
-    /// (`target/screenshots/`), and into `docs/screenshots/` when
-    /// `UPDATE_SCREENSHOTS` is set (the README shows those).
+    /// (`target/screenshots/`), and, for the pages the README shows, into
+    /// `docs/screenshots/` when `UPDATE_SCREENSHOTS` is set.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
         let artefacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
         std::fs::create_dir_all(&artefacts).expect("screenshots dir");
         std::fs::write(artefacts.join(format!("{name}.png")), &png).expect("write screenshot");
-        if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        if README_SCREENSHOTS.contains(&name) && std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
             let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
             std::fs::create_dir_all(&docs).expect("docs/screenshots");
             std::fs::write(docs.join(format!("{name}.png")), &png).expect("write screenshot");

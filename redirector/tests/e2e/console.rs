@@ -11,11 +11,15 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::system::{System, eventually};
 
+/// The value of the link page's **Visits** total.
+const VISITS: &str =
+    "//div[@class='stat'][div[@class='label' and normalize-space()='Visits']]/div[@class='value']";
+
 /// A few links so that the list looks like a product in use.
 async fn seed_links(system: &System, user: &serde_json::Value) {
     for (code, url, title) in [
         (
-            "docs",
+            "guide",
             "https://docs.example.com/getting-started",
             "Getting started",
         ),
@@ -33,7 +37,7 @@ async fn seed_links(system: &System, user: &serde_json::Value) {
         let body =
             json!({"user_id": user, "original_url": url, "short_code": code, "title": title});
         let reply = system.post_json("/urls", &body).await;
-        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
     }
 }
 
@@ -105,15 +109,22 @@ async fn a_person_manages_a_link_in_the_console_from_sign_in_to_sign_out() {
     browser.click("launch").await;
 
     // A few redirects, then the page shows them in its counts and chart.
-    for _ in 0..3 {
-        let reply = system.visit(Method::GET, "/launch").await;
+    let desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+    let phone = "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0";
+    for (agent, referrer) in [
+        (desktop, "https://news.example.org/item?id=1"),
+        (desktop, "https://news.example.org/item?id=1"),
+        (phone, "https://social.example.com/@ada"),
+    ] {
+        let headers = [("user-agent", agent), ("referer", referrer)];
+        let reply = system.visit_with("/launch", &headers).await;
         assert_eq!(reply.status, StatusCode::FOUND);
     }
     system.until_pipeline_idle().await;
     let page = browser.client.current_url().await.expect("url").to_string();
     eventually(std::time::Duration::from_secs(10), || async {
         browser.goto(&page).await;
-        browser.text_at("//*[@id='total-visits']").await.trim() == "3"
+        browser.text_at(VISITS).await.trim() == "3"
     })
     .await;
     let chart = browser.find(Locator::Css("svg[role='img']")).await;
@@ -123,7 +134,18 @@ async fn a_person_manages_a_link_in_the_console_from_sign_in_to_sign_out() {
         .expect("attr")
         .unwrap_or_default();
     assert!(label.starts_with("Visits by day"), "{label}");
+    // The whole page, chart and tables included.
+    browser
+        .client
+        .set_window_size(1280, 1900)
+        .await
+        .expect("resize");
     browser.screenshot("link").await;
+    browser
+        .client
+        .set_window_size(1280, 900)
+        .await
+        .expect("resize");
 
     // Deactivated: the redirect answers 404 at once.
     browser.click("Deactivate").await;
@@ -136,6 +158,18 @@ async fn a_person_manages_a_link_in_the_console_from_sign_in_to_sign_out() {
     browser.goto(&format!("{admin}/ui/")).await;
     browser.find(Locator::Css("tbody tr")).await;
     browser.screenshot("links").await;
+    // And on a phone.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resize");
+    browser.screenshot("links-phone").await;
+    browser
+        .client
+        .set_window_size(1280, 900)
+        .await
+        .expect("resize");
     browser.click("Sign out").await;
     browser
         .find(Locator::XPath("//label[normalize-space()='API key']"))
