@@ -81,6 +81,8 @@ ROUTES = [
     ("/users/5", "admin-api"),
     ("/events", "admin-api"),
     ("/apidocs/", "admin-api"),
+    ("/ui/", "admin-api"),
+    ("/ui/links/5", "admin-api"),
     ("/health", "admin-api"),
     ("/metrics", NOT_PUBLIC),
     # edges
@@ -109,7 +111,10 @@ ROUTES = [
     ("/apidocs/openapi.json", "admin-api"),
     ("/abc/", "admin-api"),
     ("/a/b", "admin-api"),
-    ("/URLS/BULK", "admin-api"),  # ingress-nginx regexes are case-insensitive
+    ("/URLS/BULK", "admin-api"),
+    ("/ui", "admin-api"),
+    ("/ui/import", "admin-api"),
+    ("/uix", "redirector"),  # ingress-nginx regexes are case-insensitive
 ]
 
 

@@ -178,6 +178,11 @@ async fn every_route_class_reaches_the_right_binary_through_nginx() {
         "bulk is admin"
     );
     assert!(String::from_utf8_lossy(&get("/apidocs/".to_owned()).await.body).contains("swagger"));
+    let console = get("/ui/login".to_owned()).await;
+    assert!(
+        String::from_utf8_lossy(&console.body).contains("API key"),
+        "the console is admin"
+    );
     assert_eq!(get("/health".to_owned()).await.json()["status"], "ok");
 
     // Request ids pass through both ways; the client address reaches the visit.
