@@ -410,7 +410,17 @@ impl System {
 
     /// Creates a user and a link to `target`; returns the link.
     pub async fn create_link(&self, target: &str) -> Value {
-        let user = self.post_json("/users", &serde_json::json!({"username": "u", "email": format!("u{}@example.com", free_port())})).await;
+        // A free port is no unique number (the kernel hands the same one out
+        // again); a counter of this process is.
+        static USERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = USERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let email = format!("u{}-{n}@example.com", std::process::id());
+        let user = self
+            .post_json(
+                "/users",
+                &serde_json::json!({"username": "u", "email": email}),
+            )
+            .await;
         assert_eq!(user.status, StatusCode::CREATED, "{:?}", user.body);
         let link = self
             .post_json(
