@@ -1,6 +1,7 @@
-//! Keyset paging shared by the console's users and events lists: a page is
-//! the rows below or above an id (never an offset), fetched one past its
-//! size to know whether there is more, with **Previous** / **Next** links.
+//! Keyset paging shared by the console's links, users and events lists: a
+//! page is the rows below or above an id (never an offset), fetched one past
+//! its size to know whether there is more, with **Previous** / **Next**
+//! links (`templates/pager.html`).
 
 use crate::db::link_list::Edge;
 
