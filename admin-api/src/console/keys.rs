@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::guard::{self, Console, ConsoleForm, NoFields};
-use super::page::{ConsoleResult, Layout, Page};
+use super::page::{Confirm, ConsoleResult, Layout, Page};
 use crate::auth::issue::{self, KeyRequest};
 use crate::db::api_keys::{self, KeyRow};
 use crate::error::ApiError;
@@ -138,13 +138,6 @@ struct CreatedPage {
     secret: String,
 }
 
-#[derive(Template)]
-#[template(path = "key_revoke.html")]
-struct RevokePage {
-    layout: Layout,
-    key: KeyView,
-}
-
 /// The list's query: keys with ids above `after`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -248,11 +241,21 @@ pub async fn confirm(
 ) -> ConsoleResult<Response> {
     guard::admin(&console)?;
     let key = key_of(&state, &id).await?;
-    let page = RevokePage {
+    Ok(Confirm {
         layout: Layout::of(&console, "keys"),
-        key: key.into(),
-    };
-    Ok(Page::ok(page).into_response())
+        title: format!("Revoke {}", key.name),
+        heading: format!("Revoke {}?", key.name),
+        message: format!(
+            "The key (role {}, prefix {}) stops working at once; sessions signed in with it \
+             end. This cannot be undone.",
+            key.role, key.prefix
+        ),
+        hint: None,
+        action: format!("/ui/keys/{}/revoke", key.id),
+        button: "Revoke",
+        cancel: "/ui/keys".to_owned(),
+    }
+    .page())
 }
 
 /// `POST /ui/keys/{id}/revoke`: revokes the key (it stops working at once

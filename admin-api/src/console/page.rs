@@ -101,6 +101,29 @@ impl Layout {
     }
 }
 
+/// The page that asks before a post that cannot be undone (delete, revoke):
+/// its question, a danger button posting to `action` (with the form
+/// token), and **Cancel** back to `cancel`.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct Confirm {
+    pub layout: Layout,
+    pub title: String,
+    pub heading: String,
+    pub message: String,
+    pub hint: Option<String>,
+    pub action: String,
+    pub button: &'static str,
+    pub cancel: String,
+}
+
+impl Confirm {
+    /// The page, in 200.
+    pub fn page(self) -> Response {
+        Page::ok(self).into_response()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::guard::{Console, ConsoleForm, NoFields};
-use super::page::{ConsoleError, ConsoleResult, Layout, Page};
+use super::page::{Confirm, ConsoleError, ConsoleResult, Layout, Page};
 use super::paging::{self, FETCH, Pager, Shown};
 use crate::db::users::{self, ListedUser};
 use crate::error::ApiError;
@@ -243,14 +243,6 @@ pub async fn update(
     Ok(Page(status, page).into_response())
 }
 
-#[derive(Template)]
-#[template(path = "user_delete.html")]
-struct DeletePage {
-    layout: Layout,
-    id: i64,
-    username: String,
-}
-
 /// `GET /ui/users/{id}/delete`: asks first.
 pub async fn confirm_delete(
     State(state): State<AppState>,
@@ -259,12 +251,21 @@ pub async fn confirm_delete(
 ) -> ConsoleResult<Response> {
     writer(&console)?;
     let user = user_of(&state, &id).await?;
-    let page = DeletePage {
+    let name = user.username;
+    Ok(Confirm {
         layout: Layout::of(&console, "users"),
-        id: user.id,
-        username: user.username,
-    };
-    Ok(Page::ok(page).into_response())
+        title: format!("Delete {name}"),
+        heading: "Delete user".to_owned(),
+        message: format!("Delete {name}? Their links are deleted too."),
+        hint: Some(
+            "Their links stop redirecting and their API keys are revoked; past events stay."
+                .to_owned(),
+        ),
+        action: format!("/ui/users/{}/delete", user.id),
+        button: "Delete",
+        cancel: "/ui/users".to_owned(),
+    }
+    .page())
 }
 
 /// `POST /ui/users/{id}/delete`: deletes the user, their links and keys.
