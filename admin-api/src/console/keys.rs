@@ -3,8 +3,6 @@
 //! and revoking one after a confirmation. The rules are the JSON API's
 //! ([`issue::issue`], [`issue::revoke`]).
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::guard::{self, Console, ConsoleForm, NoFields};
-use super::page::{Confirm, ConsoleResult, Layout, Page};
+use super::page::{Confirm, ConsoleResult, FieldErrors, Layout, Page};
 use crate::auth::issue::{self, KeyRequest};
 use crate::db::api_keys::{self, KeyRow};
 use crate::error::ApiError;
@@ -127,7 +125,7 @@ struct KeysPage {
     next: Option<String>,
     form: KeyForm,
     /// Each field's problem.
-    errors: BTreeMap<String, String>,
+    errors: FieldErrors,
 }
 
 #[derive(Template)]
@@ -150,7 +148,7 @@ async fn keys_page(
     console: &Console,
     after: i64,
     form: KeyForm,
-    errors: BTreeMap<String, String>,
+    errors: FieldErrors,
 ) -> ConsoleResult<KeysPage> {
     let mut rows = api_keys::list(&state.pool, after, PAGE_SIZE + 1, 0).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
@@ -178,7 +176,14 @@ pub async fn list(
 ) -> ConsoleResult<Response> {
     guard::admin(&console)?;
     let after = query.after.parse::<i64>().unwrap_or(0).max(0);
-    let page = keys_page(&state, &console, after, KeyForm::default(), BTreeMap::new()).await?;
+    let page = keys_page(
+        &state,
+        &console,
+        after,
+        KeyForm::default(),
+        FieldErrors::default(),
+    )
+    .await?;
     Ok(Page::ok(page).into_response())
 }
 
@@ -217,11 +222,8 @@ pub async fn create(
 
 /// Each field's problem in `err`; an error without fields (an unknown
 /// user) belongs to the user field.
-fn field_errors(err: &ApiError) -> BTreeMap<String, String> {
-    match err.details() {
-        Some(details) => details.clone(),
-        None => BTreeMap::from([("user_id".to_owned(), err.to_string())]),
-    }
+fn field_errors(err: &ApiError) -> FieldErrors {
+    FieldErrors::of(err).unwrap_or_else(|| FieldErrors::one("user_id", err.to_string()))
 }
 
 /// The live key a path names, or a 404 page.

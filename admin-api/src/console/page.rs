@@ -3,6 +3,8 @@
 //! it (who is signed in, what their role may open, the form token), and the
 //! HTML error page ([`ConsoleError`]) that an [`ApiError`] becomes here.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -98,6 +100,42 @@ impl Layout {
             writer: false,
             section: "",
         }
+    }
+}
+
+/// Each refused field's message by the field's name (as the API's error
+/// details name it), shown next to the field (`<p class="error"
+/// id="FIELD-error">`) on the form shown again.
+#[derive(Debug, Default)]
+pub struct FieldErrors(BTreeMap<String, String>);
+
+impl FieldErrors {
+    /// The message of `field`, if it was refused.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    /// Whether any field was refused.
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Sets the message of `field`.
+    pub fn insert(&mut self, field: &str, message: String) {
+        self.0.insert(field.to_owned(), message);
+    }
+
+    /// Only `field`'s message.
+    pub fn one(field: &str, message: String) -> Self {
+        let mut errors = Self::default();
+        errors.insert(field, message);
+        errors
+    }
+
+    /// The API's messages by field in `err` (its details), or `None` for
+    /// an error of no field.
+    pub fn of(err: &ApiError) -> Option<Self> {
+        err.details().map(|details| Self(details.clone()))
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::guard::{Console, ConsoleForm, NoFields};
-use super::page::{Confirm, ConsoleError, ConsoleResult, Layout, Page};
+use super::page::{Confirm, ConsoleError, ConsoleResult, FieldErrors, Layout, Page};
 use super::paging::{self, FETCH, Pager, Shown};
 use crate::db::users::{self, ListedUser};
 use crate::error::ApiError;
@@ -99,46 +99,35 @@ pub struct UserForm {
     email: String,
 }
 
-/// Each field's problem, shown next to it.
-#[derive(Debug, Default)]
-pub struct FieldErrors {
-    pub username: Option<String>,
-    pub email: Option<String>,
+/// The form's fields and their labels, which start their messages.
+const LABELS: [(&str, &str); 2] = [("username", "Username"), ("email", "Email")];
+
+/// Both fields checked as the API checks them, every problem at once.
+fn check(form: &UserForm) -> ConsoleResult<FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let checked = [
+        api::check_username(&form.username),
+        api::check_email(&form.email),
+    ];
+    for err in checked.into_iter().filter_map(Result::err) {
+        absorb(&mut errors, err)?;
+    }
+    Ok(errors)
 }
 
-impl FieldErrors {
-    /// Both fields checked as the API checks them, every problem at once.
-    fn check(form: &UserForm) -> ConsoleResult<Self> {
-        let mut errors = Self::default();
-        let checked = [
-            api::check_username(&form.username),
-            api::check_email(&form.email),
-        ];
-        for err in checked.into_iter().filter_map(Result::err) {
-            errors.absorb(err)?;
-        }
-        Ok(errors)
-    }
-
-    fn any(&self) -> bool {
-        self.username.is_some() || self.email.is_some()
-    }
-
-    /// Takes the field problems of `err` (the API's 422 or 409); any other
-    /// error is the page's.
-    fn absorb(&mut self, err: ApiError) -> ConsoleResult<StatusCode> {
-        let Some(details) = err.details() else {
+/// Takes the field problems of `err` (the API's 422 or 409); any other
+/// error is the page's.
+fn absorb(errors: &mut FieldErrors, err: ApiError) -> ConsoleResult<StatusCode> {
+    let Some(details) = err.details() else {
+        return Err(err.into());
+    };
+    for (field, problem) in details {
+        let Some((_, label)) = LABELS.iter().find(|(name, _)| name == field) else {
             return Err(err.into());
         };
-        for (field, problem) in details {
-            match field.as_str() {
-                "username" => self.username = Some(format!("Username {problem}")),
-                "email" => self.email = Some(format!("Email {problem}")),
-                _ => return Err(err.into()),
-            }
-        }
-        Ok(err.status())
+        errors.insert(field, format!("{label} {problem}"));
     }
+    Ok(err.status())
 }
 
 #[derive(Template)]
@@ -170,13 +159,13 @@ pub async fn create(
     ConsoleForm(form): ConsoleForm<UserForm>,
 ) -> ConsoleResult<Response> {
     writer(&console)?;
-    let mut errors = FieldErrors::check(&form)?;
+    let mut errors = check(&form)?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         match api::create(&state, &form.username, &form.email).await {
             Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
-            Err(err) => errors.absorb(err)?,
+            Err(err) => absorb(&mut errors, err)?,
         }
     };
     let page = FormPage {
@@ -224,14 +213,14 @@ pub async fn update(
 ) -> ConsoleResult<Response> {
     writer(&console)?;
     let user = user_of(&state, &id).await?;
-    let mut errors = FieldErrors::check(&form)?;
+    let mut errors = check(&form)?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         let saved = api::update(&state, user.id, Some(&form.username), Some(&form.email)).await;
         match saved {
             Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
-            Err(err) => errors.absorb(err)?,
+            Err(err) => absorb(&mut errors, err)?,
         }
     };
     let page = FormPage {
