@@ -9,8 +9,7 @@ use axum::http::{Method, Request, StatusCode};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 
-use super::BOOT;
-use crate::browser::{Browser, text};
+use crate::browser::{BOOT, Browser, text};
 use crate::support::{TestApp, multipart};
 
 pub const USERS: &str = "id,username,email,created_at\n1,ann,ann@example.com,2025-01-01 00:00:00\n2,bob,bob@example.com,2025-01-02 00:00:00\n";
@@ -31,8 +30,7 @@ async fn import(browser: &mut Browser<'_>, kind: &str, csv: &str) -> crate::supp
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn an_admin_imports_users_links_and_events_through_the_page(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let form = browser.get("/ui/import").await;
     assert_eq!(form.status, StatusCode::OK);
     let html = text(&form);
@@ -86,8 +84,7 @@ async fn an_admin_imports_users_links_and_events_through_the_page(pool: PgPool) 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn a_bad_csv_shows_the_row_error_as_the_api_reports_it_and_imports_nothing(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let bad = "id,username,email,created_at\n1,ann,ann@example.com,2025-01-01 00:00:00\n2,bob,not-an-email,2025-01-01 00:00:00\n";
     let api = app
         .as_key(BOOT)
@@ -130,8 +127,7 @@ async fn a_bad_csv_shows_the_row_error_as_the_api_reports_it_and_imports_nothing
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn an_import_post_without_the_pages_token_is_refused(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     browser.get("/ui/import").await;
     let file = ("file", "users.csv", USERS.as_bytes());
     let missing = browser
