@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::guard::{Console, urlencode};
-use super::page::{ConsoleResult, FieldErrors, Layout, Page};
-use super::paging::{self, FETCH, Pager, Shown};
+use super::page::{ConsoleResult, FieldErrors, Layout, Page, Stamp};
+use super::paging::{self, FETCH, Pager};
 use crate::auth::Visible;
 use crate::db::events::{self, EventFilter, EventRow};
 use crate::state::AppState;
@@ -52,7 +52,7 @@ impl EventsQuery {
 /// A row of the table.
 pub struct Row {
     pub id: i64,
-    pub time: Shown,
+    pub time: Stamp,
     pub event_type: String,
     pub url_id: Option<i64>,
     pub user_id: Option<i64>,
@@ -65,7 +65,7 @@ impl From<EventRow> for Row {
     fn from(event: EventRow) -> Self {
         Self {
             id: event.id,
-            time: Shown::of(event.occurred_at),
+            time: event.occurred_at.into(),
             event_type: event.event_type,
             url_id: event.url_id,
             user_id: event.user_id,

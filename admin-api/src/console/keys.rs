@@ -7,11 +7,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::guard::{self, Console, ConsoleForm, NoFields};
-use super::page::{Confirm, ConsoleResult, FieldErrors, Layout, Page};
+use super::page::{Confirm, ConsoleResult, FieldErrors, Layout, Page, Stamp};
 use crate::auth::issue::{self, KeyRequest};
 use crate::db::api_keys::{self, KeyRow};
 use crate::error::ApiError;
@@ -19,21 +18,6 @@ use crate::state::AppState;
 
 /// Keys per page.
 const PAGE_SIZE: i64 = 100;
-
-/// A moment as pages show it: `<time datetime="{{ iso }}">{{ text }}</time>`.
-pub struct Stamp {
-    pub iso: String,
-    pub text: String,
-}
-
-impl From<DateTime<Utc>> for Stamp {
-    fn from(at: DateTime<Utc>) -> Self {
-        Self {
-            iso: at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            text: at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        }
-    }
-}
 
 /// A key as the pages show it (never its secret).
 pub struct KeyView {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::guard::Console;
 use crate::error::ApiError;
@@ -99,6 +100,23 @@ impl Layout {
             admin: false,
             writer: false,
             section: "",
+        }
+    }
+}
+
+/// A moment as pages show it, `<time datetime="{{ datetime }}">{{ text
+/// }}</time>`: RFC 3339 for the attribute and the UTC text shown until the
+/// script puts it in the browser's locale.
+pub struct Stamp {
+    pub datetime: String,
+    pub text: String,
+}
+
+impl From<DateTime<Utc>> for Stamp {
+    fn from(at: DateTime<Utc>) -> Self {
+        Self {
+            datetime: at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            text: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         }
     }
 }

@@ -58,22 +58,6 @@ pub fn pager<T>(rows: &mut Vec<T>, edge: Edge, base: &str, id: impl Fn(&T) -> i6
     }
 }
 
-/// A time as the console shows it: RFC 3339 for `<time datetime>` and the
-/// UTC text shown until the script puts it in the browser's locale.
-pub struct Shown {
-    pub datetime: String,
-    pub text: String,
-}
-
-impl Shown {
-    pub fn of(at: chrono::DateTime<chrono::Utc>) -> Self {
-        Self {
-            datetime: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            text: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::guard::{Console, ConsoleForm, NoFields};
-use super::page::{Confirm, ConsoleError, ConsoleResult, FieldErrors, Layout, Page};
-use super::paging::{self, FETCH, Pager, Shown};
+use super::page::{Confirm, ConsoleError, ConsoleResult, FieldErrors, Layout, Page, Stamp};
+use super::paging::{self, FETCH, Pager};
 use crate::db::users::{self, ListedUser};
 use crate::error::ApiError;
 use crate::http::users as api;
@@ -29,7 +29,7 @@ pub struct Row {
     pub id: i64,
     pub username: String,
     pub email: String,
-    pub created: Shown,
+    pub created: Stamp,
     pub links: i64,
 }
 
@@ -39,7 +39,7 @@ impl From<ListedUser> for Row {
             id: user.id,
             username: user.username,
             email: user.email,
-            created: Shown::of(user.created_at),
+            created: user.created_at.into(),
             links: user.links,
         }
     }
