@@ -159,18 +159,32 @@ pub async fn create(
     ConsoleForm(form): ConsoleForm<UserForm>,
 ) -> ConsoleResult<Response> {
     writer(&console)?;
-    let mut errors = check(&form)?;
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let errors = check(&form)?;
+    let saved = if errors.any() {
+        None
     } else {
-        match api::create(&state, &form.username, &form.email).await {
-            Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
-            Err(err) => absorb(&mut errors, err)?,
-        }
+        Some(api::create(&state, &form.username, &form.email).await)
+    };
+    answer(&console, None, form, errors, saved)
+}
+
+/// The answer to a posted form: back to the list once `saved`; else the
+/// form again, each problem next to its field and what was typed kept.
+fn answer<T>(
+    console: &Console,
+    id: Option<i64>,
+    form: UserForm,
+    mut errors: FieldErrors,
+    saved: Option<Result<T, ApiError>>,
+) -> ConsoleResult<Response> {
+    let status = match saved {
+        Some(Ok(_)) => return Ok(Redirect::to("/ui/users").into_response()),
+        Some(Err(err)) => absorb(&mut errors, err)?,
+        None => StatusCode::UNPROCESSABLE_ENTITY,
     };
     let page = FormPage {
-        layout: Layout::of(&console, "users"),
-        id: None,
+        layout: Layout::of(console, "users"),
+        id,
         form,
         errors,
     };
@@ -213,23 +227,13 @@ pub async fn update(
 ) -> ConsoleResult<Response> {
     writer(&console)?;
     let user = user_of(&state, &id).await?;
-    let mut errors = check(&form)?;
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let errors = check(&form)?;
+    let saved = if errors.any() {
+        None
     } else {
-        let saved = api::update(&state, user.id, Some(&form.username), Some(&form.email)).await;
-        match saved {
-            Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
-            Err(err) => absorb(&mut errors, err)?,
-        }
+        Some(api::update(&state, user.id, Some(&form.username), Some(&form.email)).await)
     };
-    let page = FormPage {
-        layout: Layout::of(&console, "users"),
-        id: Some(user.id),
-        form,
-        errors,
-    };
-    Ok(Page(status, page).into_response())
+    answer(&console, Some(user.id), form, errors, saved)
 }
 
 /// `GET /ui/users/{id}/delete`: asks first.
