@@ -4,13 +4,11 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{Method, Request, StatusCode};
-use futures_util::StreamExt;
+use axum::http::{Method, StatusCode};
 use sqlx::PgPool;
 
 use crate::browser::{BOOT, Browser, text};
-use crate::support::{TestApp, multipart};
+use crate::support::{TestApp, multipart, stalled_upload};
 
 pub const USERS: &str = "id,username,email,created_at\n1,ann,ann@example.com,2025-01-01 00:00:00\n2,bob,bob@example.com,2025-01-02 00:00:00\n";
 const LINKS: &str = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n1,1,abc,https://example.com/a,A link,True,2025-01-01 00:00:00,2025-01-01 00:00:00\n";
@@ -139,20 +137,6 @@ async fn an_import_post_without_the_pages_token_is_refused(pool: PgPool) {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(app.row_counts().await.users, 0);
-}
-
-/// A multipart upload that sends half its body and stalls.
-fn stalled_upload(uri: &str) -> Request<Body> {
-    let (content_type, body) = multipart(&[("file", b"id,username,email,created_at\n")]);
-    let head = Bytes::from(body[..body.len() / 2].to_vec());
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
-        .chain(futures_util::stream::pending());
-    Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header("content-type", content_type)
-        .body(Body::from_stream(stream))
-        .expect("valid request")
 }
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
