@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::guard::{Console, urlencode};
-use super::page::{ConsoleResult, Layout, Page};
-use super::paging::{self, FETCH, Pager, Shown};
+use super::page::{ConsoleResult, FieldErrors, Layout, Page, Stamp};
+use super::paging::{self, FETCH, Pager};
 use crate::auth::Visible;
 use crate::db::events::{self, EventFilter, EventRow};
 use crate::state::AppState;
@@ -49,17 +49,10 @@ impl EventsQuery {
     }
 }
 
-/// The problems of the id filters, shown next to them.
-#[derive(Debug, Default)]
-pub struct FilterErrors {
-    pub url_id: Option<String>,
-    pub user_id: Option<String>,
-}
-
 /// A row of the table.
 pub struct Row {
     pub id: i64,
-    pub time: Shown,
+    pub time: Stamp,
     pub event_type: String,
     pub url_id: Option<i64>,
     pub user_id: Option<i64>,
@@ -72,7 +65,7 @@ impl From<EventRow> for Row {
     fn from(event: EventRow) -> Self {
         Self {
             id: event.id,
-            time: Shown::of(event.occurred_at),
+            time: event.occurred_at.into(),
             event_type: event.event_type,
             url_id: event.url_id,
             user_id: event.user_id,
@@ -88,20 +81,20 @@ struct EventsPage {
     layout: Layout,
     filters: EventsQuery,
     filtered: bool,
-    errors: FilterErrors,
+    errors: FieldErrors,
     events: Vec<Row>,
     pager: Pager,
 }
 
 /// An id filter: empty is none; anything but a whole number is a problem.
-fn id_filter(value: &str, error: &mut Option<String>, label: &str) -> Option<i64> {
+fn id_filter(value: &str, errors: &mut FieldErrors, field: &str, label: &str) -> Option<i64> {
     let value = value.trim();
     if value.is_empty() {
         return None;
     }
     let parsed = value.parse::<i64>().ok();
     if parsed.is_none() {
-        *error = Some(format!("{label} must be a whole number"));
+        errors.insert(field, format!("{label} must be a whole number"));
     }
     parsed
 }
@@ -112,11 +105,11 @@ pub async fn list(
     console: Console,
     Query(query): Query<EventsQuery>,
 ) -> ConsoleResult<Response> {
-    let mut errors = FilterErrors::default();
-    let url_id = id_filter(&query.url_id, &mut errors.url_id, "Link id");
-    let asked_user = id_filter(&query.user_id, &mut errors.user_id, "User id");
+    let mut errors = FieldErrors::default();
+    let url_id = id_filter(&query.url_id, &mut errors, "url_id", "Link id");
+    let asked_user = id_filter(&query.user_id, &mut errors, "user_id", "User id");
     let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
-    let invalid = errors.url_id.is_some() || errors.user_id.is_some();
+    let invalid = errors.any();
     let edge = paging::edge(query.before, query.after);
     let mut rows = match console.caller.visible(asked_user) {
         Visible::Users(user_id) if !invalid => {

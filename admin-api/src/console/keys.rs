@@ -3,17 +3,14 @@
 //! and revoking one after a confirmation. The rules are the JSON API's
 //! ([`issue::issue`], [`issue::revoke`]).
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::guard::{self, Console, ConsoleForm, NoFields};
-use super::page::{ConsoleResult, Layout, Page};
+use super::page::{Confirm, ConsoleResult, FieldErrors, Layout, Page, Stamp};
 use crate::auth::issue::{self, KeyRequest};
 use crate::db::api_keys::{self, KeyRow};
 use crate::error::ApiError;
@@ -21,21 +18,6 @@ use crate::state::AppState;
 
 /// Keys per page.
 const PAGE_SIZE: i64 = 100;
-
-/// A moment as pages show it: `<time datetime="{{ iso }}">{{ text }}</time>`.
-pub struct Stamp {
-    pub iso: String,
-    pub text: String,
-}
-
-impl From<DateTime<Utc>> for Stamp {
-    fn from(at: DateTime<Utc>) -> Self {
-        Self {
-            iso: at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            text: at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        }
-    }
-}
 
 /// A key as the pages show it (never its secret).
 pub struct KeyView {
@@ -127,7 +109,7 @@ struct KeysPage {
     next: Option<String>,
     form: KeyForm,
     /// Each field's problem.
-    errors: BTreeMap<String, String>,
+    errors: FieldErrors,
 }
 
 #[derive(Template)]
@@ -136,13 +118,6 @@ struct CreatedPage {
     layout: Layout,
     key: KeyView,
     secret: String,
-}
-
-#[derive(Template)]
-#[template(path = "key_revoke.html")]
-struct RevokePage {
-    layout: Layout,
-    key: KeyView,
 }
 
 /// The list's query: keys with ids above `after`.
@@ -157,7 +132,7 @@ async fn keys_page(
     console: &Console,
     after: i64,
     form: KeyForm,
-    errors: BTreeMap<String, String>,
+    errors: FieldErrors,
 ) -> ConsoleResult<KeysPage> {
     let mut rows = api_keys::list(&state.pool, after, PAGE_SIZE + 1, 0).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
@@ -185,7 +160,14 @@ pub async fn list(
 ) -> ConsoleResult<Response> {
     guard::admin(&console)?;
     let after = query.after.parse::<i64>().unwrap_or(0).max(0);
-    let page = keys_page(&state, &console, after, KeyForm::default(), BTreeMap::new()).await?;
+    let page = keys_page(
+        &state,
+        &console,
+        after,
+        KeyForm::default(),
+        FieldErrors::default(),
+    )
+    .await?;
     Ok(Page::ok(page).into_response())
 }
 
@@ -224,11 +206,8 @@ pub async fn create(
 
 /// Each field's problem in `err`; an error without fields (an unknown
 /// user) belongs to the user field.
-fn field_errors(err: &ApiError) -> BTreeMap<String, String> {
-    match err.details() {
-        Some(details) => details.clone(),
-        None => BTreeMap::from([("user_id".to_owned(), err.to_string())]),
-    }
+fn field_errors(err: &ApiError) -> FieldErrors {
+    FieldErrors::of(err).unwrap_or_else(|| FieldErrors::one("user_id", err.to_string()))
 }
 
 /// The live key a path names, or a 404 page.
@@ -248,11 +227,21 @@ pub async fn confirm(
 ) -> ConsoleResult<Response> {
     guard::admin(&console)?;
     let key = key_of(&state, &id).await?;
-    let page = RevokePage {
+    Ok(Confirm {
         layout: Layout::of(&console, "keys"),
-        key: key.into(),
-    };
-    Ok(Page::ok(page).into_response())
+        title: format!("Revoke {}", key.name),
+        heading: format!("Revoke {}?", key.name),
+        message: format!(
+            "The key (role {}, prefix {}) stops working at once; sessions signed in with it \
+             end. This cannot be undone.",
+            key.role, key.prefix
+        ),
+        hint: None,
+        action: format!("/ui/keys/{}/revoke", key.id),
+        button: "Revoke",
+        cancel: "/ui/keys".to_owned(),
+    }
+    .page())
 }
 
 /// `POST /ui/keys/{id}/revoke`: revokes the key (it stops working at once

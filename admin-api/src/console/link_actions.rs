@@ -2,13 +2,12 @@
 //! `PUT /urls/{id}` with `is_active`), and delete (a confirmation page, then
 //! the post, as `DELETE /urls/{id}`).
 
-use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::guard::{Console, ConsoleForm, NoFields};
 use super::link_forms::{to_link, visible_link, writers_only};
-use super::page::{ConsoleResult, Layout, Page};
+use super::page::{Confirm, ConsoleResult, Layout};
 use crate::error::ApiError;
 use crate::extract::parse_id;
 use crate::http::urls::{UpdateUrl, delete_link, update_link};
@@ -52,15 +51,6 @@ async fn set_active(
     Ok(to_link(row.id))
 }
 
-#[derive(Template)]
-#[template(path = "link_delete.html")]
-struct DeletePage {
-    layout: Layout,
-    id: i64,
-    short_code: String,
-    original_url: String,
-}
-
 /// `GET /ui/links/{id}/delete`: the confirmation.
 pub async fn confirm_delete(
     State(state): State<AppState>,
@@ -69,13 +59,23 @@ pub async fn confirm_delete(
 ) -> ConsoleResult<Response> {
     writers_only(&console)?;
     let row = visible_link(&state, &console, &id).await?;
-    let page = DeletePage {
+    let code = row.short_code;
+    Ok(Confirm {
         layout: Layout::of(&console, "links"),
-        id: row.id,
-        short_code: row.short_code,
-        original_url: row.original_url,
-    };
-    Ok(Page::ok(page).into_response())
+        title: format!("Delete {code}"),
+        heading: format!("Delete {code}?"),
+        message: format!(
+            "The short URL stops redirecting to {} at once, and its code is never given out \
+             again. Its visits and events stay. This cannot be undone; to stop it for a while, \
+             deactivate it instead.",
+            row.original_url
+        ),
+        hint: None,
+        action: format!("/ui/links/{}/delete", row.id),
+        button: "Delete",
+        cancel: format!("/ui/links/{}", row.id),
+    }
+    .page())
 }
 
 /// `POST /ui/links/{id}/delete`: deletes as `DELETE /urls/{id}` does.

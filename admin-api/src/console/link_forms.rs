@@ -3,8 +3,6 @@
 //! back with each message next to its field and what was typed kept), and
 //! the helpers the link actions ([`super::link_actions`]) share.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use super::guard::{Console, ConsoleForm};
-use super::page::{ConsoleError, ConsoleResult, Layout, Page};
+use super::page::{ConsoleError, ConsoleResult, FieldErrors, Layout, Page};
 use crate::db::urls::{self, UrlRow};
 use crate::error::ApiError;
 use crate::extract::parse_id;
@@ -99,28 +97,13 @@ fn local(at: DateTime<Utc>) -> String {
     at.format(LOCAL_FORMAT).to_string()
 }
 
-/// Each field's message.
-#[derive(Debug, Default)]
-pub struct FieldErrors(BTreeMap<String, String>);
-
-impl FieldErrors {
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn any(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    /// The messages of a refused form: the API's details by field; an
-    /// unknown owner next to Owner. Anything else is no field's: `None`.
-    fn of(err: &ApiError) -> Option<Self> {
-        if let Some(details) = err.details() {
-            return Some(Self(details.clone()));
-        }
+/// The messages of a refused form: the API's details by field; an unknown
+/// owner next to Owner. Anything else is no field's: `None`.
+fn field_errors(err: &ApiError) -> Option<FieldErrors> {
+    FieldErrors::of(err).or_else(|| {
         (err.status() == StatusCode::NOT_FOUND && err.to_string() == "user not found")
-            .then(|| Self(BTreeMap::from([("user_id".to_owned(), err.to_string())])))
-    }
+            .then(|| FieldErrors::one("user_id", err.to_string()))
+    })
 }
 
 #[derive(Template)]
@@ -167,7 +150,7 @@ impl FormPage {
     /// The form again with the messages of `err`, in its status; an error
     /// of no field is a page of its own.
     fn refused(mut self, err: ApiError) -> ConsoleResult<Response> {
-        match FieldErrors::of(&err) {
+        match field_errors(&err) {
             Some(errors) => {
                 self.errors = errors;
                 Ok(Page(err.status(), self).into_response())

@@ -9,12 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::chart::{self, VisitsChart};
 use super::guard::Console;
 use super::links::status_of;
-use super::page::{ConsoleError, ConsoleResult, Layout, Page};
+use super::page::{ConsoleError, ConsoleResult, Layout, Page, Stamp};
 use crate::db::{events, urls};
 use crate::error::ApiError;
 use crate::http::{qr, stats};
@@ -22,21 +22,6 @@ use crate::state::AppState;
 
 /// Events the page lists.
 const RECENT_EVENTS: i64 = 20;
-
-/// A moment, for `<time datetime=…>`: RFC 3339 and a UTC fallback text.
-pub struct Stamp {
-    pub iso: String,
-    pub text: String,
-}
-
-impl From<DateTime<Utc>> for Stamp {
-    fn from(at: DateTime<Utc>) -> Self {
-        Self {
-            iso: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            text: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        }
-    }
-}
 
 /// The link as the page shows it.
 pub struct Shown {

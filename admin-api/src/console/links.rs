@@ -9,13 +9,11 @@ use serde::Deserialize;
 
 use super::guard::{Console, urlencode};
 use super::page::{ConsoleError, ConsoleResult, Layout, Page};
+use super::paging::{self, FETCH, Pager};
 use crate::auth::Visible;
-use crate::db::link_list::{self, Edge, ListFilter, ListedLink, SEARCH_MIN_CHARS};
+use crate::db::link_list::{self, ListFilter, ListedLink, SEARCH_MIN_CHARS};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Links per page.
-const PAGE_SIZE: i64 = 50;
 
 /// The list's query string, as typed (kept to fill the form again).
 #[derive(Debug, Default, Deserialize)]
@@ -44,10 +42,10 @@ impl Filters {
         !(self.q.is_empty() && self.active.is_empty() && self.user.is_empty())
     }
 
-    /// The filters as query parameters, for paging links.
-    fn query(&self) -> String {
+    /// The list's path with its filters, for paging links.
+    fn base(&self) -> String {
         format!(
-            "q={}&active={}&user={}",
+            "/ui/?q={}&active={}&user={}",
             urlencode(&self.q),
             urlencode(&self.active),
             urlencode(&self.user)
@@ -98,8 +96,7 @@ struct ListPage {
     filters: Filters,
     search_error: Option<String>,
     links: Vec<Row>,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
 }
 
 /// `GET /ui/`: the links the caller may see, newest first.
@@ -129,11 +126,7 @@ pub async fn list(
     let search_error = (!filters.q.is_empty() && filters.q.chars().count() < SEARCH_MIN_CHARS)
         .then(|| format!("Type at least {SEARCH_MIN_CHARS} characters to search."));
     let search = (!filters.q.is_empty() && search_error.is_none()).then(|| filters.q.clone());
-    let edge = match (query.before, query.after) {
-        (Some(id), _) => Edge::Below(id),
-        (None, Some(id)) => Edge::Above(id),
-        (None, None) => Edge::Newest,
-    };
+    let edge = paging::edge(query.before, query.after);
     let mut links = match console.caller.visible(asked_user) {
         Visible::Nothing => Vec::new(),
         Visible::Users(user_id) => {
@@ -142,40 +135,16 @@ pub async fn list(
                 is_active,
                 search,
             };
-            link_list::page(&state.pool, &filter, edge, PAGE_SIZE + 1).await?
+            link_list::page(&state.pool, &filter, edge, FETCH).await?
         }
     };
-    let more = links.len() as i64 > PAGE_SIZE;
-    if more {
-        // The extra link is past the page's far edge: the oldest one going
-        // down, the newest one going up.
-        if matches!(edge, Edge::Above(_)) {
-            links.remove(0);
-        } else {
-            links.pop();
-        }
-    }
-    let (has_newer, has_older) = match edge {
-        Edge::Newest => (false, more),
-        Edge::Below(_) => (true, more),
-        Edge::Above(_) => (more, true),
-    };
-    let params = filters.query();
-    let previous = links
-        .first()
-        .filter(|_| has_newer)
-        .map(|link| format!("/ui/?{params}&after={}", link.id));
-    let next = links
-        .last()
-        .filter(|_| has_older)
-        .map(|link| format!("/ui/?{params}&before={}", link.id));
+    let pager = paging::pager(&mut links, edge, &filters.base(), |link| link.id);
     let page = ListPage {
         layout: Layout::of(&console, "links"),
         filters,
         search_error,
         links: links.into_iter().map(Row::from).collect(),
-        previous,
-        next,
+        pager,
     };
     Ok(Page::ok(page).into_response())
 }

@@ -3,9 +3,12 @@
 //! it (who is signed in, what their role may open, the form token), and the
 //! HTML error page ([`ConsoleError`]) that an [`ApiError`] becomes here.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::guard::Console;
 use crate::error::ApiError;
@@ -98,6 +101,82 @@ impl Layout {
             writer: false,
             section: "",
         }
+    }
+}
+
+/// A moment as pages show it, `<time datetime="{{ datetime }}">{{ text
+/// }}</time>`: RFC 3339 for the attribute and the UTC text shown until the
+/// script puts it in the browser's locale.
+pub struct Stamp {
+    pub datetime: String,
+    pub text: String,
+}
+
+impl From<DateTime<Utc>> for Stamp {
+    fn from(at: DateTime<Utc>) -> Self {
+        Self {
+            datetime: at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            text: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        }
+    }
+}
+
+/// Each refused field's message by the field's name (as the API's error
+/// details name it), shown next to the field (`<p class="error"
+/// id="FIELD-error">`) on the form shown again.
+#[derive(Debug, Default)]
+pub struct FieldErrors(BTreeMap<String, String>);
+
+impl FieldErrors {
+    /// The message of `field`, if it was refused.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    /// Whether any field was refused.
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Sets the message of `field`.
+    pub fn insert(&mut self, field: &str, message: String) {
+        self.0.insert(field.to_owned(), message);
+    }
+
+    /// Only `field`'s message.
+    pub fn one(field: &str, message: String) -> Self {
+        let mut errors = Self::default();
+        errors.insert(field, message);
+        errors
+    }
+
+    /// The API's messages by field in `err` (its details), or `None` for
+    /// an error of no field.
+    pub fn of(err: &ApiError) -> Option<Self> {
+        err.details().map(|details| Self(details.clone()))
+    }
+}
+
+/// The page that asks before a post that cannot be undone (delete, revoke):
+/// its question, a danger button posting to `action` (with the form
+/// token), and **Cancel** back to `cancel`.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct Confirm {
+    pub layout: Layout,
+    pub title: String,
+    pub heading: String,
+    pub message: String,
+    pub hint: Option<String>,
+    pub action: String,
+    pub button: &'static str,
+    pub cancel: String,
+}
+
+impl Confirm {
+    /// The page, in 200.
+    pub fn page(self) -> Response {
+        Page::ok(self).into_response()
     }
 }
 

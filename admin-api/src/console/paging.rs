@@ -1,6 +1,7 @@
-//! Keyset paging shared by the console's users and events lists: a page is
-//! the rows below or above an id (never an offset), fetched one past its
-//! size to know whether there is more, with **Previous** / **Next** links.
+//! Keyset paging shared by the console's links, users and events lists: a
+//! page is the rows below or above an id (never an offset), fetched one past
+//! its size to know whether there is more, with **Previous** / **Next**
+//! links (`templates/pager.html`).
 
 use crate::db::link_list::Edge;
 
@@ -54,22 +55,6 @@ pub fn pager<T>(rows: &mut Vec<T>, edge: Edge, base: &str, id: impl Fn(&T) -> i6
             .last()
             .filter(|_| has_older)
             .map(|row| format!("{base}{join}before={}", id(row))),
-    }
-}
-
-/// A time as the console shows it: RFC 3339 for `<time datetime>` and the
-/// UTC text shown until the script puts it in the browser's locale.
-pub struct Shown {
-    pub datetime: String,
-    pub text: String,
-}
-
-impl Shown {
-    pub fn of(at: chrono::DateTime<chrono::Utc>) -> Self {
-        Self {
-            datetime: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            text: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        }
     }
 }
 

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::guard::{Console, ConsoleForm, NoFields};
-use super::page::{ConsoleError, ConsoleResult, Layout, Page};
-use super::paging::{self, FETCH, Pager, Shown};
+use super::page::{Confirm, ConsoleError, ConsoleResult, FieldErrors, Layout, Page, Stamp};
+use super::paging::{self, FETCH, Pager};
 use crate::db::users::{self, ListedUser};
 use crate::error::ApiError;
 use crate::http::users as api;
@@ -29,7 +29,7 @@ pub struct Row {
     pub id: i64,
     pub username: String,
     pub email: String,
-    pub created: Shown,
+    pub created: Stamp,
     pub links: i64,
 }
 
@@ -39,7 +39,7 @@ impl From<ListedUser> for Row {
             id: user.id,
             username: user.username,
             email: user.email,
-            created: Shown::of(user.created_at),
+            created: user.created_at.into(),
             links: user.links,
         }
     }
@@ -99,46 +99,35 @@ pub struct UserForm {
     email: String,
 }
 
-/// Each field's problem, shown next to it.
-#[derive(Debug, Default)]
-pub struct FieldErrors {
-    pub username: Option<String>,
-    pub email: Option<String>,
+/// The form's fields and their labels, which start their messages.
+const LABELS: [(&str, &str); 2] = [("username", "Username"), ("email", "Email")];
+
+/// Both fields checked as the API checks them, every problem at once.
+fn check(form: &UserForm) -> ConsoleResult<FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let checked = [
+        api::check_username(&form.username),
+        api::check_email(&form.email),
+    ];
+    for err in checked.into_iter().filter_map(Result::err) {
+        absorb(&mut errors, err)?;
+    }
+    Ok(errors)
 }
 
-impl FieldErrors {
-    /// Both fields checked as the API checks them, every problem at once.
-    fn check(form: &UserForm) -> ConsoleResult<Self> {
-        let mut errors = Self::default();
-        let checked = [
-            api::check_username(&form.username),
-            api::check_email(&form.email),
-        ];
-        for err in checked.into_iter().filter_map(Result::err) {
-            errors.absorb(err)?;
-        }
-        Ok(errors)
-    }
-
-    fn any(&self) -> bool {
-        self.username.is_some() || self.email.is_some()
-    }
-
-    /// Takes the field problems of `err` (the API's 422 or 409); any other
-    /// error is the page's.
-    fn absorb(&mut self, err: ApiError) -> ConsoleResult<StatusCode> {
-        let Some(details) = err.details() else {
+/// Takes the field problems of `err` (the API's 422 or 409); any other
+/// error is the page's.
+fn absorb(errors: &mut FieldErrors, err: ApiError) -> ConsoleResult<StatusCode> {
+    let Some(details) = err.details() else {
+        return Err(err.into());
+    };
+    for (field, problem) in details {
+        let Some((_, label)) = LABELS.iter().find(|(name, _)| name == field) else {
             return Err(err.into());
         };
-        for (field, problem) in details {
-            match field.as_str() {
-                "username" => self.username = Some(format!("Username {problem}")),
-                "email" => self.email = Some(format!("Email {problem}")),
-                _ => return Err(err.into()),
-            }
-        }
-        Ok(err.status())
+        errors.insert(field, format!("{label} {problem}"));
     }
+    Ok(err.status())
 }
 
 #[derive(Template)]
@@ -170,18 +159,32 @@ pub async fn create(
     ConsoleForm(form): ConsoleForm<UserForm>,
 ) -> ConsoleResult<Response> {
     writer(&console)?;
-    let mut errors = FieldErrors::check(&form)?;
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let errors = check(&form)?;
+    let saved = if errors.any() {
+        None
     } else {
-        match api::create(&state, &form.username, &form.email).await {
-            Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
-            Err(err) => errors.absorb(err)?,
-        }
+        Some(api::create(&state, &form.username, &form.email).await)
+    };
+    answer(&console, None, form, errors, saved)
+}
+
+/// The answer to a posted form: back to the list once `saved`; else the
+/// form again, each problem next to its field and what was typed kept.
+fn answer<T>(
+    console: &Console,
+    id: Option<i64>,
+    form: UserForm,
+    mut errors: FieldErrors,
+    saved: Option<Result<T, ApiError>>,
+) -> ConsoleResult<Response> {
+    let status = match saved {
+        Some(Ok(_)) => return Ok(Redirect::to("/ui/users").into_response()),
+        Some(Err(err)) => absorb(&mut errors, err)?,
+        None => StatusCode::UNPROCESSABLE_ENTITY,
     };
     let page = FormPage {
-        layout: Layout::of(&console, "users"),
-        id: None,
+        layout: Layout::of(console, "users"),
+        id,
         form,
         errors,
     };
@@ -224,31 +227,13 @@ pub async fn update(
 ) -> ConsoleResult<Response> {
     writer(&console)?;
     let user = user_of(&state, &id).await?;
-    let mut errors = FieldErrors::check(&form)?;
-    let status = if errors.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let errors = check(&form)?;
+    let saved = if errors.any() {
+        None
     } else {
-        let saved = api::update(&state, user.id, Some(&form.username), Some(&form.email)).await;
-        match saved {
-            Ok(_) => return Ok(Redirect::to("/ui/users").into_response()),
-            Err(err) => errors.absorb(err)?,
-        }
+        Some(api::update(&state, user.id, Some(&form.username), Some(&form.email)).await)
     };
-    let page = FormPage {
-        layout: Layout::of(&console, "users"),
-        id: Some(user.id),
-        form,
-        errors,
-    };
-    Ok(Page(status, page).into_response())
-}
-
-#[derive(Template)]
-#[template(path = "user_delete.html")]
-struct DeletePage {
-    layout: Layout,
-    id: i64,
-    username: String,
+    answer(&console, Some(user.id), form, errors, saved)
 }
 
 /// `GET /ui/users/{id}/delete`: asks first.
@@ -259,12 +244,21 @@ pub async fn confirm_delete(
 ) -> ConsoleResult<Response> {
     writer(&console)?;
     let user = user_of(&state, &id).await?;
-    let page = DeletePage {
+    let name = user.username;
+    Ok(Confirm {
         layout: Layout::of(&console, "users"),
-        id: user.id,
-        username: user.username,
-    };
-    Ok(Page::ok(page).into_response())
+        title: format!("Delete {name}"),
+        heading: "Delete user".to_owned(),
+        message: format!("Delete {name}? Their links are deleted too."),
+        hint: Some(
+            "Their links stop redirecting and their API keys are revoked; past events stay."
+                .to_owned(),
+        ),
+        action: format!("/ui/users/{}/delete", user.id),
+        button: "Delete",
+        cancel: "/ui/users".to_owned(),
+    }
+    .page())
 }
 
 /// `POST /ui/users/{id}/delete`: deletes the user, their links and keys.

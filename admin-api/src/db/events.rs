@@ -199,10 +199,6 @@ pub async fn page(
         rows.reverse();
         return Ok(rows);
     }
-    let below = match edge {
-        Edge::Below(id) => id,
-        _ => i64::MAX,
-    };
     sqlx::query_as!(
         EventRow,
         "SELECT id, url_id, user_id, event_type, occurred_at, details, actor FROM events
@@ -216,7 +212,7 @@ pub async fn page(
         filter.user_id,
         filter.event_type.as_deref(),
         filter.actor.as_deref(),
-        below,
+        edge.below(),
         limit
     )
     .fetch_all(db)

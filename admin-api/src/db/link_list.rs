@@ -51,6 +51,18 @@ pub enum Edge {
     Above(i64),
 }
 
+impl Edge {
+    /// The id a page going down (newest first) starts below: `i64::MAX`
+    /// for the newest rows. The page queries keep their SQL literal (sqlx
+    /// checks it), so each has a query per direction and shares this.
+    pub fn below(self) -> i64 {
+        match self {
+            Self::Below(id) => id,
+            _ => i64::MAX,
+        }
+    }
+}
+
 /// Up to `limit` links matching `filter` from `edge`, newest first.
 pub async fn page(
     db: impl PgExecutor<'_>,
@@ -61,10 +73,6 @@ pub async fn page(
     let pattern = filter.search.as_deref().map(contains_pattern);
     match edge {
         Edge::Newest | Edge::Below(_) => {
-            let below = match edge {
-                Edge::Below(id) => id,
-                _ => i64::MAX,
-            };
             sqlx::query_as!(
                 ListedLink,
                 r#"SELECT u.id, u.short_code, u.original_url, u.title, u.is_active,
@@ -79,7 +87,7 @@ pub async fn page(
                    ORDER BY u.id DESC LIMIT $4"#,
                 filter.user_id,
                 filter.is_active,
-                below,
+                edge.below(),
                 limit,
                 pattern
             )

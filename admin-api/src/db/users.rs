@@ -153,10 +153,6 @@ pub async fn page(
         rows.reverse();
         return Ok(rows);
     }
-    let below = match edge {
-        Edge::Below(id) => id,
-        _ => i64::MAX,
-    };
     sqlx::query_as!(
         ListedUser,
         r#"SELECT u.id, u.username, u.email, u.created_at,
@@ -165,7 +161,7 @@ pub async fn page(
            FROM users u
            WHERE u.deleted_at IS NULL AND u.id < $1
            ORDER BY u.id DESC LIMIT $2"#,
-        below,
+        edge.below(),
         limit
     )
     .fetch_all(db)

@@ -3,12 +3,15 @@
 //! console's own origin would, and reads the form token off the last page.
 
 use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{Method, Request, StatusCode, header};
 
 use crate::support::{TestApp, TestResponse};
 
 /// The host the tests' console is served on.
 pub const HOST: &str = "console.test";
+
+/// The bootstrap admin key the console tests' apps are given.
+pub const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 
 pub struct Browser<'a> {
     app: &'a TestApp,
@@ -24,6 +27,20 @@ impl<'a> Browser<'a> {
             cookie: None,
             token: None,
         }
+    }
+
+    /// A browser signed in with `key` (the sign-in must succeed).
+    pub async fn signed_in(app: &'a TestApp, key: &str) -> Self {
+        let mut browser = Self::new(app);
+        let answer = browser.sign_in(key).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "signing in");
+        browser
+    }
+
+    /// A browser signed in with a new stored key.
+    pub async fn with_new_key(app: &'a TestApp, name: &str, role: &str, user: Option<i64>) -> Self {
+        let (_, key) = app.create_api_key(name, role, user).await;
+        Self::signed_in(app, &key).await
     }
 
     /// Whether the browser holds a session cookie.
@@ -171,4 +188,19 @@ pub fn form_token(html: &str) -> Option<String> {
 /// A response's body as text.
 pub fn text(response: &TestResponse) -> String {
     String::from_utf8_lossy(&response.body).into_owned()
+}
+
+/// The message shown next to `field` on a form, if any.
+pub fn field_error(html: &str, field: &str) -> Option<String> {
+    let start = format!(r#"<p class="error" id="{field}-error">"#);
+    let at = html.find(&start)? + start.len();
+    html[at..].split("</p>").next().map(str::to_owned)
+}
+
+/// The `href` of the pager's link `rel` (`prev`, `next`) on a page.
+pub fn pager_link(page: &TestResponse, rel: &str) -> Option<String> {
+    let html = text(page);
+    let at = html.find(&format!(r#"rel="{rel}""#))?;
+    let start = html[..at].rfind("href=\"")? + "href=\"".len();
+    Some(html[start..].split('"').next()?.replace("&#38;", "&"))
 }

@@ -8,11 +8,9 @@ mod keys;
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, text};
+use crate::browser::{BOOT, Browser, text};
 use crate::support::TestApp;
 use import::USERS;
-
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn editors_and_viewers_get_403_on_the_import_and_keys_pages(pool: PgPool) {
@@ -22,8 +20,7 @@ async fn editors_and_viewers_get_403_on_the_import_and_keys_pages(pool: PgPool) 
     let (_, editor) = app.create_api_key("writer", "editor", Some(user)).await;
     let (_, viewer) = app.create_api_key("reader", "viewer", None).await;
     for key in [&editor, &viewer] {
-        let mut browser = Browser::new(&app);
-        browser.sign_in(key).await;
+        let mut browser = Browser::signed_in(&app, key).await;
         let links = text(&browser.get("/ui/").await);
         assert!(
             !links.contains(r#"href="/ui/import""#),

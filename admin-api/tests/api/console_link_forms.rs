@@ -7,24 +7,14 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, HOST, text};
+use crate::browser::{BOOT, Browser, HOST, field_error, text};
 use crate::support::TestApp;
-
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 
 /// An app whose API calls carry the bootstrap key, with one user.
 async fn app_with_user(pool: PgPool) -> (TestApp, i64) {
     let app = TestApp::with_api_keys(pool, &[BOOT]).signed_in(BOOT);
     let user = app.create_user("ann", "ann@example.com").await;
     (app, user)
-}
-
-/// A browser signed in with a new stored key.
-async fn signed_in<'a>(app: &'a TestApp, name: &str, role: &str, user: Option<i64>) -> Browser<'a> {
-    let (_, key) = app.create_api_key(name, role, user).await;
-    let mut browser = Browser::new(app);
-    assert_eq!(browser.sign_in(&key).await.status, StatusCode::SEE_OTHER);
-    browser
 }
 
 /// The id a redirect to `/ui/links/{id}` names.
@@ -35,19 +25,12 @@ fn link_id(location: Option<&str>) -> i64 {
         .unwrap_or_else(|| panic!("a redirect to the link: {location:?}"))
 }
 
-/// The message shown next to `field`, if any.
-fn field_error(html: &str, field: &str) -> Option<String> {
-    let start = format!(r#"<p class="error" id="{field}-error">"#);
-    let at = html.find(&start)? + start.len();
-    html[at..].split("</p>").next().map(str::to_owned)
-}
-
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn creating_a_link_through_the_form_redirects_to_it_and_records_the_key_as_actor(
     pool: PgPool,
 ) {
     let (app, user) = app_with_user(pool.clone()).await;
-    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let mut browser = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     let form = browser.get("/ui/links/new").await;
     assert_eq!(form.status, StatusCode::OK);
     let html = text(&form);
@@ -124,7 +107,7 @@ async fn creating_a_link_through_the_form_redirects_to_it_and_records_the_key_as
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn each_bad_field_shows_the_apis_message_next_to_it_and_keeps_what_was_typed(pool: PgPool) {
     let (app, user) = app_with_user(pool).await;
-    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let mut browser = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     browser.get("/ui/links/new").await;
     let user_id = user.to_string();
     let long_title = "t".repeat(513);
@@ -193,7 +176,7 @@ async fn a_taken_code_and_an_unknown_owner_are_shown_next_to_their_fields(pool: 
         )
         .await;
     taken.assert_status(StatusCode::CREATED);
-    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let mut browser = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     browser.get("/ui/links/new").await;
     let user_id = user.to_string();
     let conflict = browser
@@ -235,7 +218,7 @@ async fn a_taken_code_and_an_unknown_owner_are_shown_next_to_their_fields(pool: 
 async fn an_editor_creates_for_their_own_user_without_an_owner_field(pool: PgPool) {
     let (app, user) = app_with_user(pool).await;
     let other = app.create_user("bob", "bob@example.com").await;
-    let mut browser = signed_in(&app, "ann-editor", "editor", Some(user)).await;
+    let mut browser = Browser::with_new_key(&app, "ann-editor", "editor", Some(user)).await;
     let form = text(&browser.get("/ui/links/new").await);
     assert!(!form.contains(">Owner</label>"), "{form}");
     let created = browser
@@ -274,7 +257,7 @@ async fn the_edit_form_saves_and_an_editor_cannot_open_another_users_link(pool: 
     let bobs = app.create_url(other, "https://example.com/bob").await["id"]
         .as_i64()
         .expect("id");
-    let mut browser = signed_in(&app, "ann-editor", "editor", Some(user)).await;
+    let mut browser = Browser::with_new_key(&app, "ann-editor", "editor", Some(user)).await;
     let form = browser.get(&format!("/ui/links/{id}/edit")).await;
     assert_eq!(form.status, StatusCode::OK);
     let html = text(&form);
@@ -349,7 +332,7 @@ async fn deactivating_and_activating_update_the_link_and_its_valkey_record(pool:
     let id = link["id"].as_i64().expect("id");
     let code = link["short_code"].as_str().expect("code").to_owned();
     let before = app.valkey_record(&code).await.expect("a record").version;
-    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let mut browser = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     browser.get(&format!("/ui/links/{id}/edit")).await;
     let off = browser
         .post(&format!("/ui/links/{id}/deactivate"), &[])
@@ -383,7 +366,7 @@ async fn deleting_asks_for_confirmation_first(pool: PgPool) {
     let link = app.create_url(user, "https://example.com/").await;
     let id = link["id"].as_i64().expect("id");
     let code = link["short_code"].as_str().expect("code").to_owned();
-    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let mut browser = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     let confirm = browser.get(&format!("/ui/links/{id}/delete")).await;
     assert_eq!(confirm.status, StatusCode::OK);
     let html = text(&confirm);
@@ -407,7 +390,7 @@ async fn viewers_and_forms_without_the_token_are_refused(pool: PgPool) {
     let id = app.create_url(user, "https://example.com/").await["id"]
         .as_i64()
         .expect("id");
-    let mut viewer = signed_in(&app, "ann-viewer", "viewer", Some(user)).await;
+    let mut viewer = Browser::with_new_key(&app, "ann-viewer", "viewer", Some(user)).await;
     assert_eq!(
         viewer.get("/ui/links/new").await.status,
         StatusCode::FORBIDDEN
@@ -428,7 +411,7 @@ async fn viewers_and_forms_without_the_token_are_refused(pool: PgPool) {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
     }
 
-    let mut admin = signed_in(&app, "console-admin", "admin", None).await;
+    let mut admin = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     admin.get("/ui/links/new").await;
     let user_id = user.to_string();
     let origin = format!("http://{HOST}");
@@ -465,7 +448,7 @@ async fn an_expired_link_keeps_its_past_expiry_when_other_fields_are_saved(pool:
         .execute(&pool)
         .await
         .expect("expire the link");
-    let mut browser = signed_in(&app, "console-admin", "admin", None).await;
+    let mut browser = Browser::with_new_key(&app, "console-admin", "admin", None).await;
     let form = text(&browser.get(&format!("/ui/links/{id}/edit")).await);
     assert!(form.contains(r#"value="2001-02-03T04:05""#), "{form}");
     let saved = browser

@@ -9,10 +9,8 @@ use chrono::{Days, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::browser::{Browser, text};
+use crate::browser::{BOOT, Browser, text};
 use crate::support::{PUBLIC_BASE, TestApp};
-
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 
 /// An app whose API calls carry the bootstrap (admin) key, with a user and
 /// a link of theirs.
@@ -91,8 +89,7 @@ async fn a_links_page_shows_its_short_url_qr_code_totals_chart_breakdowns_and_ev
         .put_json(&format!("/urls/{id}"), &json!({"title": "Spring <sale>"}))
         .await;
     renamed.assert_status(StatusCode::OK);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
 
     let page = browser.get(&format!("/ui/links/{id}")).await;
 
@@ -186,8 +183,7 @@ async fn an_unvisited_inactive_link_offers_activate_and_says_there_are_no_visits
     app.put_json(&format!("/urls/{id}"), &json!({"is_active": false}))
         .await
         .assert_status(StatusCode::OK);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
 
     let html = text(&browser.get(&format!("/ui/links/{id}")).await);
 
@@ -211,9 +207,7 @@ async fn an_unvisited_inactive_link_offers_activate_and_says_there_are_no_visits
 async fn a_viewer_sees_the_page_without_edit_deactivate_or_delete(pool: PgPool) {
     let (app, _, link) = app_with_link(pool).await;
     let id = id_of(&link);
-    let (_, key) = app.create_api_key("reader", "viewer", None).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&key).await;
+    let mut browser = Browser::with_new_key(&app, "reader", "viewer", None).await;
 
     let page = browser.get(&format!("/ui/links/{id}")).await;
 
@@ -239,9 +233,7 @@ async fn another_users_deleted_or_unknown_link_is_a_404_page(pool: PgPool) {
     app.delete(&format!("/urls/{}", id_of(&gone)))
         .await
         .assert_status(StatusCode::NO_CONTENT);
-    let (_, key) = app.create_api_key("ann-editor", "editor", Some(ann)).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&key).await;
+    let mut browser = Browser::with_new_key(&app, "ann-editor", "editor", Some(ann)).await;
 
     let own = browser.get(&format!("/ui/links/{}", id_of(&anns))).await;
     assert_eq!(own.status, StatusCode::OK);

@@ -8,10 +8,8 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, HOST, text};
-use crate::support::{TestApp, TestResponse};
-
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
+use crate::browser::{BOOT, Browser, HOST, pager_link, text};
+use crate::support::TestApp;
 
 /// An app whose API calls carry the bootstrap key, with a stored admin key
 /// named `ops` for the browser.
@@ -19,14 +17,6 @@ async fn app_with_ops(pool: PgPool) -> (TestApp, String) {
     let app = TestApp::with_api_keys(pool, &[BOOT]).signed_in(BOOT);
     let (_, ops) = app.create_api_key("ops", "admin", None).await;
     (app, ops)
-}
-
-/// The `href` of the pager's link `rel` on a page.
-fn pager_link(page: &TestResponse, rel: &str) -> Option<String> {
-    let html = text(page);
-    let at = html.find(&format!(r#"rel="{rel}""#))?;
-    let start = html[..at].rfind("href=\"")? + "href=\"".len();
-    Some(html[start..].split('"').next()?.replace("&#38;", "&"))
 }
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
@@ -45,8 +35,7 @@ async fn the_users_list_pages_newest_first_with_each_users_link_count(pool: PgPo
         .expect("max");
     app.create_url(newest, "https://example.com/1").await;
     app.create_url(newest, "https://example.com/2").await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&ops).await;
+    let mut browser = Browser::signed_in(&app, &ops).await;
     let first = browser.get("/ui/users").await;
     first.assert_status(StatusCode::OK);
     let html = text(&first);
@@ -75,8 +64,7 @@ async fn the_users_list_pages_newest_first_with_each_users_link_count(pool: PgPo
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn users_are_created_edited_and_deleted_through_forms_as_the_signed_in_key(pool: PgPool) {
     let (app, ops) = app_with_ops(pool).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&ops).await;
+    let mut browser = Browser::signed_in(&app, &ops).await;
     let form = text(&browser.get("/ui/users/new").await);
     for label in [
         r#"<label for="username">Username</label>"#,
@@ -150,8 +138,7 @@ async fn users_are_created_edited_and_deleted_through_forms_as_the_signed_in_key
 async fn field_errors_show_next_to_their_fields_with_what_was_typed(pool: PgPool) {
     let (app, ops) = app_with_ops(pool).await;
     app.create_user("taken", "taken@example.com").await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&ops).await;
+    let mut browser = Browser::signed_in(&app, &ops).await;
     browser.get("/ui/users/new").await;
     let invalid = browser
         .post(
@@ -203,9 +190,7 @@ async fn field_errors_show_next_to_their_fields_with_what_was_typed(pool: PgPool
 async fn a_bound_editor_may_not_open_the_users_pages(pool: PgPool) {
     let (app, _) = app_with_ops(pool).await;
     let user = app.create_user("ann", "ann@example.com").await;
-    let (_, editor) = app.create_api_key("ann-editor", "editor", Some(user)).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&editor).await;
+    let mut browser = Browser::with_new_key(&app, "ann-editor", "editor", Some(user)).await;
     assert!(!text(&browser.get("/ui/").await).contains(r#"href="/ui/users""#));
     for page in [
         "/ui/users",
@@ -230,8 +215,7 @@ async fn a_viewer_reads_users_and_events_without_write_buttons_and_its_posts_are
     let (app, _) = app_with_ops(pool).await;
     let user = app.create_user("ann", "ann@example.com").await;
     let (_, viewer) = app.create_api_key("reader", "viewer", None).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&viewer).await;
+    let mut browser = Browser::signed_in(&app, &viewer).await;
     let page = browser.get("/ui/users").await;
     page.assert_status(StatusCode::OK);
     let html = text(&page);

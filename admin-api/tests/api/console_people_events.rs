@@ -7,10 +7,8 @@ use axum::http::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, text};
+use crate::browser::{BOOT, Browser, text};
 use crate::support::TestApp;
-
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 
 /// The event ids in a page's table, top to bottom.
 fn event_ids(html: &str) -> Vec<i64> {
@@ -44,8 +42,7 @@ async fn the_events_page_shows_the_trail_newest_first_and_its_filters_work(pool:
         .post_json("/events", &note)
         .await
         .assert_status(StatusCode::CREATED);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&ops).await;
+    let mut browser = Browser::signed_in(&app, &ops).await;
 
     let page = browser.get("/ui/events").await;
     page.assert_status(StatusCode::OK);
@@ -114,8 +111,7 @@ async fn the_events_page_pages_by_keyset_with_its_filters(pool: PgPool) {
     .execute(&pool)
     .await
     .expect("events");
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let first = text(&browser.get("/ui/events?event_type=tick").await);
     let ids = event_ids(&first);
     assert_eq!(ids.len(), 50);
@@ -139,8 +135,7 @@ async fn a_bound_key_sees_only_its_users_events(pool: PgPool) {
     let own = app.create_url(ann, "https://example.com/a").await;
     let other = app.create_url(bob, "https://example.com/b").await;
     let (_, key) = app.create_api_key("ann-viewer", "viewer", Some(ann)).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(&key).await;
+    let mut browser = Browser::signed_in(&app, &key).await;
     let html = text(&browser.get("/ui/events").await);
     assert_eq!(event_ids(&html).len(), 1, "{html}");
     assert!(html.contains(&format!(r#"href="/ui/links/{}""#, own["id"])));

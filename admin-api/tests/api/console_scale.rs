@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, text};
+use crate::browser::{BOOT, Browser, text};
 use crate::support::TestApp;
 
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 const LINKS: i64 = 100_000;
 
 async fn seed(pool: &PgPool) {
@@ -69,8 +68,7 @@ async fn the_links_list_is_an_index_lookup_at_a_hundred_thousand_links(pool: PgP
         );
     }
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     for uri in ["/ui/", "/ui/?before=50000", "/ui/?q=number+4242"] {
         browser.get(uri).await; // warm
         let started = Instant::now();

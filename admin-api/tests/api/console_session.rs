@@ -7,10 +7,8 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::browser::{Browser, HOST, text};
+use crate::browser::{BOOT, Browser, HOST, text};
 use crate::support::TestApp;
-
-const BOOT: &str = "bootstrap-admin-key-0123456789abcdef";
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn a_key_signs_in_and_a_wrong_one_reads_invalid_api_key(pool: PgPool) {
@@ -85,8 +83,7 @@ async fn signing_out_ends_the_session_and_a_revoked_keys_session_ends_with_it(po
     // API calls carry the bootstrap key; the console reads only its cookie.
     let app = TestApp::with_api_keys(pool, &[BOOT]).signed_in(BOOT);
     let (id, key) = app.create_api_key("reader", "viewer", None).await;
-    let mut browser = Browser::new(&app);
-    assert_eq!(browser.sign_in(&key).await.status, StatusCode::SEE_OTHER);
+    let mut browser = Browser::signed_in(&app, &key).await;
     let page = browser.get("/ui/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -113,8 +110,7 @@ async fn signing_out_ends_the_session_and_a_revoked_keys_session_ends_with_it(po
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn forms_from_elsewhere_or_without_the_token_are_refused(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     browser.get("/ui/").await;
     let no_token = browser
         .post_raw("/ui/logout", &[], Some(&format!("http://{HOST}")))

@@ -5,28 +5,11 @@
 use std::time::Duration;
 
 use admin_api::Settings;
-use axum::body::{Body, Bytes};
-use axum::http::{Method, Request, StatusCode};
-use futures_util::StreamExt;
+use axum::http::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{PUBLIC_BASE, TestApp, TestResponse, multipart, seed};
-
-/// A multipart upload whose body sends its first part and then stalls, as a
-/// client trickling a file (or gone silent) does.
-fn stalled_upload(uri: &str) -> Request<Body> {
-    let (content_type, body) = multipart(&[("file", b"id,username,email,created_at\n")]);
-    let head = Bytes::from(body[..body.len() / 2].to_vec());
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
-        .chain(futures_util::stream::pending());
-    Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header("content-type", content_type)
-        .body(Body::from_stream(stream))
-        .expect("valid request")
-}
+use crate::support::{PUBLIC_BASE, TestApp, TestResponse, seed, stalled_upload};
 
 async fn upload_users(app: &TestApp) -> TestResponse {
     let file = std::fs::read(seed("users.csv")).expect("seed file");

@@ -5,6 +5,7 @@ use admin_api::{ApiKeys, Settings};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::link::{Keys, LinkRecord, StoredLink};
@@ -311,6 +312,21 @@ pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A multipart upload whose body sends its first part and then stalls, as a
+/// client trickling a file (or gone silent) does.
+pub fn stalled_upload(uri: &str) -> Request<Body> {
+    let (content_type, body) = multipart(&[("file", b"id,username,email,created_at\n")]);
+    let head = axum::body::Bytes::from(body[..body.len() / 2].to_vec());
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+        .chain(futures_util::stream::pending());
+    Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(Body::from_stream(stream))
+        .expect("valid request")
 }
 
 /// A response, fully read.

@@ -4,14 +4,11 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{Method, Request, StatusCode};
-use futures_util::StreamExt;
+use axum::http::{Method, StatusCode};
 use sqlx::PgPool;
 
-use super::BOOT;
-use crate::browser::{Browser, text};
-use crate::support::{TestApp, multipart};
+use crate::browser::{BOOT, Browser, text};
+use crate::support::{TestApp, multipart, stalled_upload};
 
 pub const USERS: &str = "id,username,email,created_at\n1,ann,ann@example.com,2025-01-01 00:00:00\n2,bob,bob@example.com,2025-01-02 00:00:00\n";
 const LINKS: &str = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at\n1,1,abc,https://example.com/a,A link,True,2025-01-01 00:00:00,2025-01-01 00:00:00\n";
@@ -31,8 +28,7 @@ async fn import(browser: &mut Browser<'_>, kind: &str, csv: &str) -> crate::supp
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn an_admin_imports_users_links_and_events_through_the_page(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let form = browser.get("/ui/import").await;
     assert_eq!(form.status, StatusCode::OK);
     let html = text(&form);
@@ -86,8 +82,7 @@ async fn an_admin_imports_users_links_and_events_through_the_page(pool: PgPool) 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn a_bad_csv_shows_the_row_error_as_the_api_reports_it_and_imports_nothing(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let bad = "id,username,email,created_at\n1,ann,ann@example.com,2025-01-01 00:00:00\n2,bob,not-an-email,2025-01-01 00:00:00\n";
     let api = app
         .as_key(BOOT)
@@ -130,8 +125,7 @@ async fn a_bad_csv_shows_the_row_error_as_the_api_reports_it_and_imports_nothing
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn an_import_post_without_the_pages_token_is_refused(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]);
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     browser.get("/ui/import").await;
     let file = ("file", "users.csv", USERS.as_bytes());
     let missing = browser
@@ -143,20 +137,6 @@ async fn an_import_post_without_the_pages_token_is_refused(pool: PgPool) {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(app.row_counts().await.users, 0);
-}
-
-/// A multipart upload that sends half its body and stalls.
-fn stalled_upload(uri: &str) -> Request<Body> {
-    let (content_type, body) = multipart(&[("file", b"id,username,email,created_at\n")]);
-    let head = Bytes::from(body[..body.len() / 2].to_vec());
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
-        .chain(futures_util::stream::pending());
-    Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header("content-type", content_type)
-        .body(Body::from_stream(stream))
-        .expect("valid request")
 }
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]

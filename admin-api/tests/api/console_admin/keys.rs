@@ -4,8 +4,7 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use super::BOOT;
-use crate::browser::{Browser, text};
+use crate::browser::{BOOT, Browser, text};
 use crate::support::TestApp;
 
 /// A form's fields.
@@ -31,8 +30,7 @@ async fn a_key_created_on_the_page_shows_its_secret_once_and_works(pool: PgPool)
         .json()["id"]
         .as_i64()
         .expect("a user id");
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let form = browser.get("/ui/keys").await;
     assert_eq!(form.status, StatusCode::OK);
     let html = text(&form);
@@ -102,8 +100,7 @@ async fn a_key_created_on_the_page_shows_its_secret_once_and_works(pool: PgPool)
 async fn key_form_errors_are_shown_next_to_their_fields_with_what_was_typed(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]).signed_in(BOOT);
     app.create_api_key("taken", "viewer", None).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     browser.get("/ui/keys").await;
     let cases: [(Fields, StatusCode, &str); 6] = [
         (
@@ -179,8 +176,7 @@ async fn key_form_errors_are_shown_next_to_their_fields_with_what_was_typed(pool
 async fn a_key_revoked_after_its_confirmation_stops_working(pool: PgPool) {
     let app = TestApp::with_api_keys(pool, &[BOOT]).signed_in(BOOT);
     let (id, secret) = app.create_api_key("ci", "viewer", None).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in(BOOT).await;
+    let mut browser = Browser::signed_in(&app, BOOT).await;
     let list = text(&browser.get("/ui/keys").await);
     assert!(
         list.contains(&format!(r#"href="/ui/keys/{id}/revoke""#)),
