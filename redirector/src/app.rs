@@ -7,7 +7,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -203,7 +202,7 @@ impl App {
     }
 
     /// Answers one request. Never fails: every outcome is a response.
-    pub async fn handle(&self, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
+    pub async fn handle<B>(&self, request: Request<B>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
         let request_id = self.inner.request_ids.for_request(request.headers());
         let (route, mut response) = self.route(&request, peer).await;
@@ -218,11 +217,7 @@ impl App {
         response
     }
 
-    async fn route(
-        &self,
-        request: &Request<Incoming>,
-        peer: IpAddr,
-    ) -> (RouteClass, Response<Body>) {
+    async fn route<B>(&self, request: &Request<B>, peer: IpAddr) -> (RouteClass, Response<Body>) {
         let route = path::parse(request.uri().path());
         let class = RouteClass::of(&route);
         if self.inner.limits.head_too_large(request) {
@@ -234,7 +229,9 @@ impl App {
         let response = match route {
             Route::Redirect(code) => self.redirect(code, request, peer).await,
             Route::Health => respond::healthy(),
-            Route::Ready => self.inner.probes.check().await,
+            // Boxed, like every path past the cache: their state would
+            // otherwise sit in (and be copied with) every request's future.
+            Route::Ready => Box::pin(self.inner.probes.check()).await,
             Route::Metrics => self.render_metrics(request.headers()),
             Route::NotFound => respond::not_found(),
             Route::Malformed => respond::malformed(),
@@ -242,12 +239,7 @@ impl App {
         (class, response)
     }
 
-    async fn redirect(
-        &self,
-        code: &str,
-        request: &Request<Incoming>,
-        peer: IpAddr,
-    ) -> Response<Body> {
+    async fn redirect<B>(&self, code: &str, request: &Request<B>, peer: IpAddr) -> Response<Body> {
         let entry = match self.lookup(code, request, peer).await {
             Ok(Ok(entry)) => entry,
             Ok(Err(wait)) => return respond::too_many_requests(wait),
@@ -279,11 +271,11 @@ impl App {
         }
     }
 
-    fn record_visit(
+    fn record_visit<B>(
         &self,
         code: &str,
         link: &CachedLink,
-        request: &Request<Incoming>,
+        request: &Request<B>,
         peer: IpAddr,
         now: Duration,
     ) {
@@ -312,10 +304,10 @@ impl App {
 
     /// The cache's entry for `code`, else the tiers'; `Ok(Err(wait))` when
     /// the client's network is refused for its 404s and there is no entry.
-    async fn lookup(
+    async fn lookup<B>(
         &self,
         code: &str,
-        request: &Request<Incoming>,
+        request: &Request<B>,
         peer: IpAddr,
     ) -> Result<Result<Entry, NonZeroU32>, Unavailable> {
         let inner = &self.inner;
@@ -335,9 +327,9 @@ impl App {
             return Ok(Err(wait));
         }
         inner.cache_misses.inc();
-        inner
-            .cache
-            .get_or_fetch(code, inner.tiers.fetch(code))
+        // Boxed: a miss's lookup (Valkey, then Postgres) holds kilobytes of
+        // state that a cache hit's future must not carry.
+        Box::pin(inner.cache.get_or_fetch(code, inner.tiers.fetch(code)))
             .await
             .map(Ok)
     }

@@ -1,6 +1,7 @@
 //! The redirector's probes and error answers, served by the real accept loop
 //! on a real socket, against the real Valkey and Postgres the test command
-//! starts (`REDIS_URL`, `DATABASE_URL`).
+//! starts (`REDIS_URL`, `DATABASE_URL`); and the size of the future that
+//! answers a request, which hyper moves into place for every request.
 
 use std::time::Duration;
 
@@ -27,46 +28,50 @@ struct Server {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// The request handler over the real Valkey (and Postgres, when given).
+fn app(redis_url: &str, database_url: Option<&str>) -> App {
+    let postgres = database_url.map(|url| {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_millis(500))
+            .connect_lazy(url)
+            .expect("valid database URL")
+    });
+    let valkey = Valkey::new(
+        &redis_url.to_owned().into(),
+        Keys::new("probes-test:"),
+        Duration::from_millis(300),
+    )
+    .expect("valid redis URL");
+    let mut registry = prometheus_client::registry::Registry::with_prefix("redirector");
+    let limits = BufferLimits {
+        visits: 16,
+        bytes: 1 << 20,
+    };
+    let (visits, _pusher) = redirector::visit_buffer(limits, VisitMetrics::register(&mut registry));
+    let parts = Parts {
+        valkey,
+        postgres,
+        cache_max_bytes: 1 << 20,
+        cache_ttl: Duration::from_secs(60),
+        negative_ttl: Duration::from_secs(1),
+        ready_timeout: Duration::from_millis(500),
+        subscription_silence: Duration::from_secs(3),
+        visits,
+        trusted_proxies: Vec::new(),
+        limits: RequestLimits::default(),
+    };
+    App::new(registry, parts)
+}
+
 impl Server {
     async fn start(redis_url: &str, database_url: Option<&str>) -> Self {
-        let postgres = database_url.map(|url| {
-            PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(Duration::from_millis(500))
-                .connect_lazy(url)
-                .expect("valid database URL")
-        });
-        let valkey = Valkey::new(
-            &redis_url.to_owned().into(),
-            Keys::new("probes-test:"),
-            Duration::from_millis(300),
-        )
-        .expect("valid redis URL");
-        let mut registry = prometheus_client::registry::Registry::with_prefix("redirector");
-        let limits = BufferLimits {
-            visits: 16,
-            bytes: 1 << 20,
-        };
-        let (visits, _pusher) =
-            redirector::visit_buffer(limits, VisitMetrics::register(&mut registry));
-        let parts = Parts {
-            valkey,
-            postgres,
-            cache_max_bytes: 1 << 20,
-            cache_ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(1),
-            ready_timeout: Duration::from_millis(500),
-            subscription_silence: Duration::from_secs(3),
-            visits,
-            trusted_proxies: Vec::new(),
-            limits: RequestLimits::default(),
-        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(redirector::run(
             listener,
-            App::new(registry, parts),
+            app(redis_url, database_url),
             ServerLimits {
                 max_connections: 64,
                 timeouts: Timeouts {
@@ -334,4 +339,19 @@ async fn metrics_are_prometheus_text_unless_openmetrics_is_asked_for() {
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
     server.stop().await;
+}
+
+/// hyper stores each request's future in place, copying it there: a large
+/// future (the cold paths' state inlined) costs a large copy per request.
+/// The cold paths (lookups past the cache, readiness, metrics) are boxed so
+/// that a cache hit's future stays small.
+#[tokio::test]
+async fn the_future_that_answers_a_request_stays_small() {
+    let redis_url = std::env::var("REDIS_URL").expect("REDIS_URL");
+    let app = app(&redis_url, None);
+    let request = Request::get("/abc1234").body(()).expect("request");
+    let future = app.handle(request, std::net::Ipv4Addr::LOCALHOST.into());
+    let size = std::mem::size_of_val(&future);
+    assert!(size <= 1024, "the request future holds {size} bytes");
+    eprintln!("the request future holds {size} bytes");
 }
