@@ -1,7 +1,9 @@
 //! The redirector process, assembled once for `main` and for the tests:
 //! [`Application::build`] makes the lookup tiers, the visit buffer and its
-//! pusher, and binds the listener; [`Application::run_until_stopped`] runs
-//! the background tasks on one `TaskTracker` and serves. On shutdown the
+//! pusher, and binds one `SO_REUSEPORT` socket per serving thread;
+//! [`Application::run_until_stopped`] runs the background tasks on one
+//! `TaskTracker` and serves on a single-threaded runtime per serving thread
+//! (nginx's model: a connection and its requests stay on one thread). On shutdown the
 //! connections drain first (within the grace period); then the tasks are
 //! cancelled, and the pusher, whose senders went with the connections,
 //! flushes the visit buffer before the process ends.
@@ -25,7 +27,8 @@ use crate::visits::{BufferLimits, Pusher, VisitMetrics};
 
 /// A built redirector, listening and ready to run.
 pub struct Application {
-    listener: TcpListener,
+    /// One `SO_REUSEPORT` listener per serving thread.
+    listeners: Vec<std::net::TcpListener>,
     port: u16,
     app: App,
     pusher: Pusher,
@@ -69,9 +72,13 @@ impl Application {
                 limits: config.request_limits(),
             },
         );
-        let (listener, port) = shared::listener::bind("redirector", config.listen).await?;
+        let (listeners, port) = shared::listener::bind_reuse_port(
+            "redirector",
+            config.listen,
+            config.serving_threads(),
+        )?;
         Ok(Self {
-            listener,
+            listeners,
             port,
             app,
             pusher,
@@ -89,12 +96,13 @@ impl Application {
     }
 
     /// Runs the visit pusher, the invalidation subscription, the dependency
-    /// checks and the rate-limit sweeps, and serves until `shutdown` is
+    /// checks and the rate-limit sweeps on this runtime, and serves on one
+    /// single-threaded runtime per serving thread until `shutdown` is
     /// cancelled; then drains the connections, stops the tasks and lets the
     /// pusher flush (each wait bounded by the grace period).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
-            listener,
+            listeners,
             app,
             pusher,
             valkey,
@@ -105,14 +113,31 @@ impl Application {
             ..
         } = self;
         let tasks = TaskTracker::new();
-        let push_task = tasks.spawn(pusher.run(valkey, visit_streams, visit_batch, grace));
+        let push_task = tasks.spawn(pusher.run(valkey.clone(), visit_streams, visit_batch, grace));
         let invalidations = tasks.spawn(app.invalidations(shutdown.clone()));
         tasks.spawn(app.dependency_checks(shutdown.clone()));
         tasks.spawn(app.rate_limit_sweeps(shutdown.clone()));
         tasks.close();
-        // `app` moves into the server: once the connections drained, the
-        // handler and with it the visit sender are gone.
-        let served = crate::server::run(listener, app, limits, shutdown.clone(), grace).await;
+        // The Valkey connection's driver lives on this runtime, not on a
+        // serving thread's (which would then carry every thread's lookups).
+        let _ = tokio::time::timeout(VALKEY_WARMUP, valkey.connection()).await;
+        // `app` moves into the serving threads: once the connections
+        // drained, the handler and with it the visit sender are gone.
+        let threads = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, socket)| {
+                serving_thread(index, socket, app.clone(), limits, shutdown.clone(), grace)
+            })
+            .collect::<anyhow::Result<Vec<_>>>();
+        drop(app);
+        let served = match threads {
+            Ok(threads) => join_serving(threads).await,
+            Err(err) => {
+                shutdown.cancel();
+                Err(err)
+            }
+        };
         shutdown.cancel();
         invalidations
             .await
@@ -125,6 +150,55 @@ impl Application {
         tasks.wait().await;
         served
     }
+}
+
+/// How long start-up waits to connect to Valkey before serving anyway.
+const VALKEY_WARMUP: Duration = Duration::from_secs(1);
+
+/// Starts a serving thread: a single-threaded runtime accepting on its own
+/// socket and serving every connection it accepts.
+fn serving_thread(
+    index: usize,
+    listener: std::net::TcpListener,
+    app: App,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    std::thread::Builder::new()
+        .name(format!("redirector-{index}"))
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("while starting a serving runtime")?;
+            let stop = shutdown.clone();
+            let served = runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).context("while listening")?;
+                crate::server::run(listener, app, limits, stop, grace).await
+            });
+            // One thread's failure stops them all.
+            if served.is_err() {
+                shutdown.cancel();
+            }
+            served
+        })
+        .context("while starting a serving thread")
+}
+
+/// Waits for every serving thread; the first failure, if any.
+async fn join_serving(
+    threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        threads.into_iter().try_for_each(|thread| {
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("a serving thread panicked"))?
+        })
+    })
+    .await
+    .context("while waiting for the serving threads")?
 }
 
 /// The fallback's pool: it only reads, so its sessions refuse writes outright.

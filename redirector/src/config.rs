@@ -18,6 +18,14 @@ pub struct Config {
     #[arg(long, env = "REDIRECTOR_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
+    /// Serving threads, each a single-threaded runtime with its own
+    /// `SO_REUSEPORT` listener on REDIRECTOR_LISTEN (nginx's model: a
+    /// connection lives on one thread, no cross-thread wake-ups); `0`: one
+    /// per CPU.
+    #[arg(long, env = "REDIRECTOR_WORKERS", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub workers: u16,
+
     /// Most client connections open at once; a connection over it is
     /// accepted and closed at once (counted in
     /// redirector_connections_rejected_total), so the server keeps answering.
@@ -160,6 +168,14 @@ impl Config {
     }
 
     /// What the accept loop allows each connection.
+    /// The serving threads to run: REDIRECTOR_WORKERS, or one per CPU.
+    pub fn serving_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => usize::from(n),
+        }
+    }
+
     pub fn server_limits(&self) -> crate::ServerLimits {
         crate::ServerLimits {
             max_connections: self.max_connections as usize,

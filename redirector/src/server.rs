@@ -6,7 +6,6 @@
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
@@ -68,7 +67,6 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let http1 = Arc::new(limits.http1());
     let metrics = app.connection_metrics().clone();
-    let open = Arc::new(AtomicUsize::new(0));
     let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -82,14 +80,17 @@ pub async fn run(
                 }
             },
         };
-        if open.load(Ordering::Relaxed) >= limits.max_connections {
+        // The gauge counts every serving thread's connections: the cap is
+        // the process's.
+        let open = usize::try_from(metrics.open.get()).unwrap_or(0);
+        if open >= limits.max_connections {
             // Dropping the stream closes it: the client learns at once, and
             // the loop goes on accepting (and so can serve /health).
             metrics.rejected.inc();
             drop(stream);
             continue;
         }
-        let slot = OpenSlot::take(&open, &metrics);
+        let slot = OpenSlot::take(&metrics);
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
@@ -114,16 +115,13 @@ pub async fn run(
 
 /// One open connection, counted until dropped.
 struct OpenSlot {
-    open: Arc<AtomicUsize>,
     metrics: ConnectionMetrics,
 }
 
 impl OpenSlot {
-    fn take(open: &Arc<AtomicUsize>, metrics: &ConnectionMetrics) -> Self {
-        open.fetch_add(1, Ordering::Relaxed);
+    fn take(metrics: &ConnectionMetrics) -> Self {
         metrics.open.inc();
         Self {
-            open: open.clone(),
             metrics: metrics.clone(),
         }
     }
@@ -131,7 +129,6 @@ impl OpenSlot {
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
         self.metrics.open.dec();
     }
 }
