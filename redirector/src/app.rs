@@ -15,7 +15,7 @@ use shared::dependencies::DependencyGauges;
 use shared::exposition::Format;
 use shared::process_metrics::ProcessMetrics;
 use shared::valkey::Valkey;
-use shared::visit::{MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES, Visit, clip, ip_prefix};
+use shared::visit::{MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES, VisitRef, clip};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -287,18 +287,16 @@ impl App {
             headers
                 .get(name)
                 .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-                .map(|v| clip(v, max).to_owned())
+                .map(|v| clip(v, max))
         };
-        let ip = client_ip(peer, headers, &self.inner.trusted_proxies);
-        self.inner.visits.record(|visit_id| Visit {
-            visit_id,
-            short_code: code.to_owned(),
+        self.inner.visits.record(&VisitRef {
+            short_code: code,
             url_id: link.url_id,
             user_id: link.user_id,
             at_ms: now.as_millis() as i64,
             referrer: text(hyper::header::REFERER, MAX_REFERRER_BYTES),
             user_agent: text(hyper::header::USER_AGENT, MAX_USER_AGENT_BYTES),
-            ip_prefix: Some(ip_prefix(ip)),
+            client: Some(client_ip(peer, headers, &self.inner.trusted_proxies)),
         });
     }
 

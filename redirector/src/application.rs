@@ -33,7 +33,6 @@ pub struct Application {
     app: App,
     pusher: Pusher,
     valkey: Valkey,
-    visit_streams: usize,
     visit_batch: usize,
     limits: ServerLimits,
     grace: Duration,
@@ -56,7 +55,11 @@ impl Application {
             visits: config.visit_buffer as usize,
             bytes: usize::try_from(config.visit_buffer_bytes).unwrap_or(usize::MAX),
         };
-        let (visits, pusher) = crate::visits::buffer(limits, VisitMetrics::register(&mut registry));
+        let (visits, pusher) = crate::visits::buffer(
+            limits,
+            usize::from(config.redis.visit_streams),
+            VisitMetrics::register(&mut registry),
+        );
         let app = App::new(
             registry,
             Parts {
@@ -83,7 +86,6 @@ impl Application {
             app,
             pusher,
             valkey,
-            visit_streams: usize::from(config.redis.visit_streams),
             visit_batch: config.visit_batch as usize,
             limits: config.server_limits(),
             grace: config.shutdown_timeout,
@@ -106,14 +108,13 @@ impl Application {
             app,
             pusher,
             valkey,
-            visit_streams,
             visit_batch,
             limits,
             grace,
             ..
         } = self;
         let tasks = TaskTracker::new();
-        let push_task = tasks.spawn(pusher.run(valkey.clone(), visit_streams, visit_batch, grace));
+        let push_task = tasks.spawn(pusher.run(valkey.clone(), visit_batch, grace));
         let invalidations = tasks.spawn(app.invalidations(shutdown.clone()));
         tasks.spawn(app.dependency_checks(shutdown.clone()));
         tasks.spawn(app.rate_limit_sweeps(shutdown.clone()));

@@ -18,8 +18,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
-use shared::visit::Visit;
-use shared::visit_stream::push;
+use shared::visit::{VisitId, VisitRef};
+use shared::visit_stream::{EncodedVisit, push};
 use tokio::sync::mpsc;
 
 /// Retry pauses while Valkey refuses visits.
@@ -91,8 +91,9 @@ pub struct BufferLimits {
 
 /// The sending side, held by the request handler.
 pub struct VisitSink {
-    sender: mpsc::Sender<Visit>,
+    sender: mpsc::Sender<EncodedVisit>,
     instance: String,
+    streams: usize,
     sequence: AtomicU64,
     /// Bytes held by buffered visits, shared with the pusher.
     bytes: Arc<AtomicUsize>,
@@ -101,11 +102,15 @@ pub struct VisitSink {
 }
 
 impl VisitSink {
-    /// Hands a visit to the buffer; never waits. A full buffer (in visits or
-    /// in bytes) drops the visit and counts it.
-    pub fn record(&self, visit_without_id: impl FnOnce(String) -> Visit) {
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let visit = visit_without_id(format!("{}-{sequence}", self.instance));
+    /// Encodes a visit (one allocation) and hands it to the buffer; never
+    /// waits. A full buffer (in visits or in bytes) drops the visit and
+    /// counts it.
+    pub fn record(&self, visit: &VisitRef<'_>) {
+        let id = VisitId {
+            instance: &self.instance,
+            sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
+        };
+        let visit = EncodedVisit::new(visit, id, self.streams);
         let size = visit.size();
         if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
             self.bytes.fetch_sub(size, Ordering::Relaxed);
@@ -125,13 +130,19 @@ impl VisitSink {
 }
 
 /// Creates the buffer: the sink for handlers and the pusher task's receiver.
-pub fn buffer(limits: BufferLimits, metrics: VisitMetrics) -> (Arc<VisitSink>, Pusher) {
+/// Visits are spread over `streams` streams.
+pub fn buffer(
+    limits: BufferLimits,
+    streams: usize,
+    metrics: VisitMetrics,
+) -> (Arc<VisitSink>, Pusher) {
     let (sender, receiver) = mpsc::channel(limits.visits.max(1));
     let instance = format!("{:016x}", rand::random::<u64>());
     let bytes = Arc::new(AtomicUsize::new(0));
     let sink = VisitSink {
         sender,
         instance,
+        streams,
         sequence: AtomicU64::new(0),
         bytes: bytes.clone(),
         max_bytes: limits.bytes,
@@ -139,6 +150,7 @@ pub fn buffer(limits: BufferLimits, metrics: VisitMetrics) -> (Arc<VisitSink>, P
     };
     let pusher = Pusher {
         receiver,
+        streams,
         bytes,
         metrics,
     };
@@ -147,7 +159,8 @@ pub fn buffer(limits: BufferLimits, metrics: VisitMetrics) -> (Arc<VisitSink>, P
 
 /// The task that pushes buffered visits to Valkey.
 pub struct Pusher {
-    receiver: mpsc::Receiver<Visit>,
+    receiver: mpsc::Receiver<EncodedVisit>,
+    streams: usize,
     bytes: Arc<AtomicUsize>,
     metrics: VisitMetrics,
 }
@@ -156,13 +169,7 @@ impl Pusher {
     /// Runs until every sender is dropped and the buffer is empty, or, once
     /// the senders are gone, until `final_deadline` passes while Valkey still
     /// refuses (then the rest is reported as lost).
-    pub async fn run(
-        mut self,
-        valkey: Valkey,
-        shards: usize,
-        max_batch: usize,
-        final_grace: Duration,
-    ) {
+    pub async fn run(mut self, valkey: Valkey, max_batch: usize, final_grace: Duration) {
         let mut batch = Vec::with_capacity(max_batch);
         while let Some(first) = self.receiver.recv().await {
             batch.push(first);
@@ -174,12 +181,12 @@ impl Pusher {
                 tokio::time::sleep(LINGER).await;
                 self.take_waiting(&mut batch, max_batch);
             }
-            let taken: usize = batch.iter().map(Visit::size).sum();
+            let taken: usize = batch.iter().map(EncodedVisit::size).sum();
             self.bytes.fetch_sub(taken, Ordering::Relaxed);
             let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
             let mut closed_at = None;
             loop {
-                match push(&valkey, shards, &batch).await {
+                match push(&valkey, self.streams, &batch).await {
                     Ok(()) => {
                         // Counted as waiting until Valkey holds them, so that
                         // a depth of 0 means nothing is in this process.
@@ -211,7 +218,7 @@ impl Pusher {
 }
 
 impl Pusher {
-    fn take_waiting(&mut self, batch: &mut Vec<Visit>, max_batch: usize) {
+    fn take_waiting(&mut self, batch: &mut Vec<EncodedVisit>, max_batch: usize) {
         while batch.len() < max_batch {
             match self.receiver.try_recv() {
                 Ok(visit) => batch.push(visit),
@@ -225,18 +232,15 @@ impl Pusher {
 mod tests {
     use super::*;
 
-    fn visit(id: String) -> Visit {
-        Visit {
-            visit_id: id,
-            short_code: "abc".into(),
-            url_id: 1,
-            user_id: 1,
-            at_ms: 0,
-            referrer: None,
-            user_agent: None,
-            ip_prefix: None,
-        }
-    }
+    const VISIT: VisitRef<'static> = VisitRef {
+        short_code: "abc",
+        url_id: 1,
+        user_id: 1,
+        at_ms: 0,
+        referrer: None,
+        user_agent: None,
+        client: None,
+    };
 
     #[test]
     fn a_full_buffer_counts_overflow_and_ids_are_unique() {
@@ -245,34 +249,51 @@ mod tests {
             visits: 2,
             bytes: 1 << 20,
         };
-        let (sink, mut pusher) = buffer(limits, metrics.clone());
+        let (sink, mut pusher) = buffer(limits, 1, metrics.clone());
         for _ in 0..5 {
-            sink.record(visit);
+            sink.record(&VISIT);
         }
         assert_eq!(metrics.overflow.get(), 3);
         assert_eq!(metrics.depth.get(), 2);
-        let first = pusher.receiver.try_recv().expect("buffered");
-        let second = pusher.receiver.try_recv().expect("buffered");
-        assert_ne!(first.visit_id, second.visit_id);
+        let ids: Vec<String> = (0..2)
+            .map(|_| {
+                let visit = pusher.receiver.try_recv().expect("buffered");
+                let mut entry = b"[".to_vec();
+                entry.extend_from_slice(visit.json());
+                entry.push(b']');
+                let decoded = shared::visit_stream::decode_entry(&entry).expect("decodes");
+                decoded[0].visit_id.clone()
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1]);
     }
 
     #[test]
     fn the_buffer_is_bounded_in_bytes_too() {
         let metrics = VisitMetrics::register(&mut Registry::default());
-        let one = visit(String::new()).size() + 40;
+        let one = EncodedVisit::new(
+            &VISIT,
+            VisitId {
+                instance: "0",
+                sequence: 0,
+            },
+            1,
+        )
+        .size()
+            + 40;
         let limits = BufferLimits {
             visits: 1000,
             bytes: one * 3,
         };
-        let (sink, mut pusher) = buffer(limits, metrics.clone());
+        let (sink, mut pusher) = buffer(limits, 1, metrics.clone());
         for _ in 0..10 {
-            sink.record(visit);
+            sink.record(&VISIT);
         }
         assert_eq!(metrics.depth.get(), 3, "three visits fit in the bytes");
         assert_eq!(metrics.overflow.get(), 7);
         let first = pusher.receiver.try_recv().expect("buffered");
         pusher.bytes.fetch_sub(first.size(), Ordering::Relaxed);
-        sink.record(visit);
+        sink.record(&VISIT);
         assert_eq!(metrics.overflow.get(), 7, "room again once one is taken");
     }
 
@@ -283,8 +304,8 @@ mod tests {
             visits: 16,
             bytes: 1 << 20,
         };
-        let (sink, pusher) = buffer(limits, metrics.clone());
-        sink.record(visit);
+        let (sink, pusher) = buffer(limits, 1, metrics.clone());
+        sink.record(&VISIT);
         drop(sink);
         let valkey = Valkey::new(
             &"redis://127.0.0.1:1".to_owned().into(),
@@ -294,7 +315,7 @@ mod tests {
         .expect("valid URL");
         let grace = Duration::from_secs(3);
         let started = tokio::time::Instant::now();
-        pusher.run(valkey, 1, 64, grace).await;
+        pusher.run(valkey, 64, grace).await;
         assert!(
             started.elapsed() >= grace,
             "it kept retrying for the grace period"

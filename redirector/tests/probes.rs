@@ -48,7 +48,8 @@ fn app(redis_url: &str, database_url: Option<&str>) -> App {
         visits: 16,
         bytes: 1 << 20,
     };
-    let (visits, _pusher) = redirector::visit_buffer(limits, VisitMetrics::register(&mut registry));
+    let (visits, _pusher) =
+        redirector::visit_buffer(limits, 1, VisitMetrics::register(&mut registry));
     let parts = Parts {
         valkey,
         postgres,

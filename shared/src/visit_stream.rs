@@ -14,7 +14,7 @@ use redis::Value as RedisValue;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 
 use crate::valkey::Valkey;
-use crate::visit::{Visit, fnv1a64};
+use crate::visit::{Visit, VisitId, VisitRef, fnv1a64};
 
 /// The stream entry field that holds the encoded visits.
 pub const STREAM_FIELD: &str = "v";
@@ -45,25 +45,83 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Vec<Visit>, serde_json::Error> {
     }
 }
 
-/// The redirector's end: one `XADD` per stream that has visits in `batch`,
-/// pipelined in one round trip.
-pub async fn push(valkey: &Valkey, shards: usize, batch: &[Visit]) -> redis::RedisResult<()> {
-    let keys = valkey.keys();
-    let mut by_stream: Vec<Vec<&Visit>> = vec![Vec::new(); shards.max(1)];
-    for visit in batch {
-        by_stream[shard(&visit.short_code, shards)].push(visit);
+/// One visit encoded for the stream it goes to: its JSON object, made once
+/// when the redirect is served; a push only joins objects into entries.
+#[derive(Debug, Clone)]
+pub struct EncodedVisit {
+    shard: usize,
+    json: Vec<u8>,
+}
+
+impl EncodedVisit {
+    /// Encodes `visit` with `id` for one of `shards` streams: one allocation.
+    pub fn new(visit: &VisitRef<'_>, id: VisitId<'_>, shards: usize) -> Self {
+        let mut json = Vec::with_capacity(visit.encoded_len_hint());
+        visit.encode(id, &mut json);
+        Self {
+            shard: shard(visit.short_code, shards),
+            json,
+        }
     }
+
+    /// Encodes an owned visit (tests, tools).
+    pub fn of(visit: &Visit, shards: usize) -> Self {
+        Self {
+            shard: shard(&visit.short_code, shards),
+            // Serializing plain fields cannot fail.
+            json: serde_json::to_vec(visit).unwrap_or_default(),
+        }
+    }
+
+    /// Its JSON object.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// Memory it holds, for a buffer's byte bound.
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.json.capacity()
+    }
+}
+
+/// The redirector's end: one `XADD` per stream that has visits in `batch`
+/// (an entry is the JSON array of its visits), pipelined in one round trip.
+pub async fn push(
+    valkey: &Valkey,
+    shards: usize,
+    batch: &[EncodedVisit],
+) -> redis::RedisResult<()> {
+    let keys = valkey.keys();
     let mut pipe = redis::pipe();
-    for (stream, visits) in by_stream.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+    for (stream, entry) in stream_entries(batch, shards) {
         pipe.cmd("XADD")
             .arg(keys.visit_stream(stream))
             .arg("*")
             .arg(STREAM_FIELD)
-            .arg(encode_entry(visits))
+            .arg(entry)
             .ignore();
     }
     let mut connection = valkey.connection().await?;
     pipe.query_async::<()>(&mut connection).await
+}
+
+/// The entries of a push: per stream that has visits, their JSON array.
+fn stream_entries(batch: &[EncodedVisit], shards: usize) -> Vec<(usize, Vec<u8>)> {
+    let mut entries: Vec<Vec<u8>> = vec![Vec::new(); shards.max(1)];
+    for visit in batch {
+        let entry = &mut entries[visit.shard.min(shards.max(1) - 1)];
+        entry.push(if entry.is_empty() { b'[' } else { b',' });
+        entry.extend_from_slice(&visit.json);
+    }
+    entries
+        .into_iter()
+        .enumerate()
+        .filter(|(_, entry)| !entry.is_empty())
+        .map(|(stream, mut entry)| {
+            entry.push(b']');
+            (stream, entry)
+        })
+        .collect()
 }
 
 /// One stream entry as the drain reads it.
@@ -367,6 +425,27 @@ mod tests {
         );
         assert!(decode_entry(b"[1]").is_err());
         assert!(decode_entry(b"").is_err());
+    }
+
+    #[test]
+    fn encoded_visits_join_into_entries_the_drain_decodes() {
+        let mut visits: Vec<Visit> = (0..20).map(|i| visit(&format!("a-{i}"))).collect();
+        for (i, visit) in visits.iter_mut().enumerate() {
+            visit.short_code = format!("code{i}");
+        }
+        let batch: Vec<EncodedVisit> = visits.iter().map(|v| EncodedVisit::of(v, 4)).collect();
+        let entries = stream_entries(&batch, 4);
+        assert!(entries.len() > 1, "the codes spread over streams");
+        let mut decoded = Vec::new();
+        for (stream, entry) in entries {
+            for visit in decode_entry(&entry).expect("decodes") {
+                assert_eq!(shard(&visit.short_code, 4), stream);
+                decoded.push(visit);
+            }
+        }
+        decoded.sort_by_key(|v| v.visit_id.clone());
+        visits.sort_by_key(|v| v.visit_id.clone());
+        assert_eq!(decoded, visits);
     }
 
     #[test]

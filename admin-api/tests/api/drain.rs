@@ -9,7 +9,7 @@ use admin_api::{Drain, DrainSettings, Settings};
 use serde_json::Value;
 use shared::valkey::Valkey;
 use shared::visit::Visit;
-use shared::visit_stream::{STREAM_FIELD, push};
+use shared::visit_stream::{EncodedVisit, STREAM_FIELD, push};
 use sqlx::PgPool;
 
 use crate::support::{PUBLIC_BASE, TestApp, test_valkey};
@@ -115,12 +115,12 @@ async fn a_visit_postgres_refuses_is_dead_lettered_and_the_rest_is_written(pool:
     let mut batch = good.clone();
     batch.insert(2, ancient);
     batch.push(nul);
-    push(&valkey, STREAMS, &batch).await.expect("XADD");
+    push_visits(&valkey, &batch).await.expect("XADD");
     // And a later push of good visits, in entries of their own.
     let later: Vec<Visit> = (0..3)
         .map(|i| visit(&format!("later-{i}"), &link))
         .collect();
-    push(&valkey, STREAMS, &later).await.expect("XADD");
+    push_visits(&valkey, &later).await.expect("XADD");
 
     let (_, dead, failed_rounds) = drain_until_idle(&mut drain).await;
 
@@ -156,7 +156,7 @@ async fn an_unreadable_entry_is_dead_lettered_at_once(pool: PgPool) {
         .query_async(&mut connection)
         .await
         .expect("XADD");
-    push(&valkey, STREAMS, &[visit("v-1", &link)])
+    push_visits(&valkey, &[visit("v-1", &link)])
         .await
         .expect("XADD");
 
@@ -174,16 +174,16 @@ async fn a_visit_pushed_twice_counts_once_in_events_and_stats(pool: PgPool) {
     let once = visit("dup-1", &link);
     // Twice in one entry, and again in a second entry of the same batch (a
     // retried XADD whose first reply was lost).
-    push(&valkey, STREAMS, &[once.clone(), once.clone()])
+    push_visits(&valkey, &[once.clone(), once.clone()])
         .await
         .expect("XADD");
-    push(&valkey, STREAMS, std::slice::from_ref(&once))
+    push_visits(&valkey, std::slice::from_ref(&once))
         .await
         .expect("XADD");
 
     drain_until_idle(&mut drain).await;
     // And once more after it was written.
-    push(&valkey, STREAMS, &[once]).await.expect("XADD");
+    push_visits(&valkey, &[once]).await.expect("XADD");
     drain_until_idle(&mut drain).await;
 
     assert_eq!(redirect_events(&app, &link).await, 1);
@@ -206,7 +206,7 @@ async fn the_lag_gauge_rises_while_the_drain_is_stuck(pool: PgPool) {
     let (app, mut drain, valkey) = app_and_drain(pool.clone(), 5);
     let user = app.create_user("alice", "alice@example.com").await;
     let link = app.create_url(user, "https://example.com/stuck").await;
-    push(&valkey, STREAMS, &[visit("s-1", &link)])
+    push_visits(&valkey, &[visit("s-1", &link)])
         .await
         .expect("XADD");
     // Postgres goes away for the drain: every write fails.
@@ -238,4 +238,13 @@ async fn app_metric(app: &TestApp, name: &str) -> i64 {
                 .ok()
         })
         .map_or(-1, |v| v as i64)
+}
+
+/// Pushes owned visits the way the redirector pushes its encoded ones.
+async fn push_visits(valkey: &Valkey, visits: &[Visit]) -> redis::RedisResult<()> {
+    let encoded: Vec<EncodedVisit> = visits
+        .iter()
+        .map(|v| EncodedVisit::of(v, STREAMS))
+        .collect();
+    push(valkey, STREAMS, &encoded).await
 }
