@@ -209,11 +209,8 @@ impl App {
         response
             .headers_mut()
             .insert(X_REQUEST_ID.clone(), request_id);
-        self.inner.http.observe(
-            route,
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        let status = response.status().as_u16();
+        self.inner.http.observe(route, status, started.elapsed());
         response
     }
 

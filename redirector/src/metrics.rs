@@ -1,21 +1,21 @@
 //! The redirector's Prometheus metrics. Labels are small enums: the route
-//! class, never the path or the code.
+//! class, never the path or the code. The per-request ones are resolved to
+//! their handles once, not looked up in their family on every request.
+
+mod latency;
 
 use std::fmt::Write;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::path::Route;
-
-/// Latency buckets in seconds; a cached redirect takes well under 100 µs.
-pub const LATENCY_BUCKETS_SECONDS: [f64; 12] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
-];
+pub use latency::Latency;
 
 /// What kind of path a request was for.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
+    const ALL: usize = 5;
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,12 +72,18 @@ struct RouteLabels {
     route: RouteClass,
 }
 
-type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+/// The statuses the redirector answers with, whose counters are resolved
+/// once per route class (any other status is looked up in the family).
+const STATUSES: [u16; 11] = [200, 301, 302, 307, 308, 400, 404, 405, 429, 431, 503];
 
 /// The HTTP metrics of the redirector.
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
-    latency: HistogramFamily,
+    latency: Family<RouteLabels, Latency>,
+    /// Handles, by route class and then by position in `STATUSES`, resolved
+    /// on first use (a series appears once it has happened).
+    request_handles: [[OnceLock<Counter>; STATUSES.len()]; RouteClass::ALL],
+    latency_handles: [OnceLock<Latency>; RouteClass::ALL],
 }
 
 impl HttpMetrics {
@@ -86,25 +94,33 @@ impl HttpMetrics {
             "HTTP requests by route class and status",
             requests.clone(),
         );
-        let latency: HistogramFamily = Family::new_with_constructor(|| {
-            Histogram::new(LATENCY_BUCKETS_SECONDS.iter().copied())
-        });
+        let latency = Family::<RouteLabels, Latency>::default();
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route class",
             latency.clone(),
         );
-        Self { requests, latency }
+        Self {
+            requests,
+            latency,
+            request_handles: Default::default(),
+            latency_handles: Default::default(),
+        }
     }
 
     /// Records one answered request.
-    pub fn observe(&self, route: RouteClass, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels { route, status })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels { route })
-            .observe(seconds);
+    pub fn observe(&self, route: RouteClass, status: u16, elapsed: Duration) {
+        let class = route as usize;
+        let labels = || RequestLabels { route, status };
+        match STATUSES.iter().position(|&known| known == status) {
+            Some(slot) => self.request_handles[class][slot]
+                .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.requests.get_or_create(&labels()).inc(),
+        };
+        self.latency_handles[class]
+            .get_or_init(|| self.latency.get_or_create(&RouteLabels { route }).clone())
+            .observe(elapsed);
     }
 }
 
