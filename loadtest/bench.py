@@ -24,12 +24,15 @@ import time
 import urllib.error
 import urllib.request
 
+import scaling
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CODE_ALPHABET = string.ascii_letters + string.digits
 TARGET = "https://example.com/landing/{}"
 
 
 PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss"]
+PHASES += scaling.PHASES
 
 
 def log(message):
@@ -209,12 +212,12 @@ def write_paths(workdir, name, codes):
     return path
 
 
-def run_wrk(url, paths, seconds, connections, threads=2, pin=None, script="random_path.lua"):
+def run_wrk(url, paths, seconds, connections, threads=2, pin=None, script="random_path.lua", env=None):
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
             "-s", os.path.join(HERE, script), url]
     if pin is not None:
         argv = ["taskset", "-c", str(pin)] + argv
-    env = dict(os.environ, WRK_PATHS=paths, WRK_THREADS=str(threads))
+    env = dict(os.environ, WRK_PATHS=paths, WRK_THREADS=str(threads), **(env or {}))
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -446,6 +449,7 @@ def main():
     parser.add_argument("--rss-links", type=int, default=1_000_000)
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated subset of: {', '.join(PHASES)} (default: all)")
+    scaling.add_arguments(parser)
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
@@ -479,8 +483,8 @@ def run(args, procs, figures):
     log(f"importing {len(codes)} links")
     import_links(admin, workdir, codes)
     paths = write_paths(workdir, "codes.txt", codes)
-    start_redirector(procs, "redirector", redirector_port)
-    nginx_baseline(procs, workdir, codes, nginx_port)
+    redirector_process = start_redirector(procs, "redirector", redirector_port)
+    nginx_process = nginx_baseline(procs, workdir, codes, nginx_port)
 
     # Cache hits against nginx, the same load.
     if "hits" in args.phases:
@@ -511,6 +515,9 @@ def run(args, procs, figures):
             pinned(args, procs, figures, paths, codes)
     if "rss" in args.phases:
         memory(args, procs, figures, admin, codes)
+    admin_process = scaling.run(sys.modules[__name__], args, procs, figures, admin=admin, admin_process=admin_process,
+                                redirector=redirector, redirector_process=redirector_process, nginx_port=nginx_port,
+                                nginx_process=nginx_process, paths=paths)
 
 
 def cache_hits(args, figures, admin, admin_pid, redirector, nginx_port, paths):
@@ -654,6 +661,7 @@ def print_table(args, f):
     if "rss" in f:
         total, rss, base = f["rss"]
         lines.append(f"  redirector RSS             {rss / 2**20:.1f} MiB with {total} links cached (at start {base / 2**20:.1f} MiB)")
+    lines.extend(scaling.table_lines(args, f))
     for name, ok in f.get("checks", {}).items():
         lines.append(f"  check: {name}: {'yes' if ok else 'NO'}")
     print("\n".join(lines))

@@ -8,6 +8,9 @@
 # installs wrk and nginx when missing, and runs loadtest/bench.py, which
 # prints every figure and the ratio to nginx. Extra arguments go to bench.py
 # (e.g. --links 50000 --seconds 15). Everything it starts is stopped at exit.
+# The sweep's chart is written to target/bench/throughput-vs-connections.svg
+# (--chart PATH elsewhere, e.g. --chart docs/bench/throughput-vs-connections.svg
+# for the README's copy).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,7 +37,8 @@ if ((smoke)); then
   python3 -m py_compile loadtest/locustfile.py
   profile=debug
   set -- --links 2000 --rounds 1 --warmup 1 --seconds 1 --drain-visits 5000 \
-    --visibility-samples 20 --rss-links 4000 "$@"
+    --visibility-samples 20 --rss-links 4000 --sweep-connections 16,256 \
+    --scale-processes 1,2 --growth-links 1000,3000 --smoke "$@"
 else
   build+=(--release)
 fi
@@ -56,9 +60,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The sweep's 1,024 connections are file descriptors of wrk's and the servers'.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+
 # Fresh ports, whatever the caller (e.g. the test command) exported.
 unset PG_PORT VALKEY_PORT
 PG_DATABASE=hackathon_db deps_start "$STATE_DIR"
 export DATABASE_URL REDIS_URL NGINX_BIN
 mkdir -p "$STATE_DIR/work"
-python3 loadtest/bench.py --workdir "$STATE_DIR/work" "$@"
+mkdir -p "$ROOT/target/bench"
+python3 loadtest/bench.py --workdir "$STATE_DIR/work" --chart "$ROOT/target/bench/throughput-vs-connections.svg" "$@"
