@@ -55,6 +55,10 @@ pub struct Parts {
 #[derive(Clone)]
 pub struct App {
     inner: Arc<Inner>,
+    /// The Valkey handle lookups go through: each serving thread has its
+    /// own ([`App::for_serving_thread`]), whose connection is driven by that
+    /// thread's runtime, so a lookup never hops to another thread.
+    valkey: Valkey,
 }
 
 struct Inner {
@@ -118,7 +122,7 @@ impl App {
             parts.trusted_proxies.clone(),
             &mut registry,
         ));
-        let tiers = Tiers::new(parts.valkey.clone(), parts.postgres.clone(), &mut registry);
+        let tiers = Tiers::new(parts.postgres.clone(), &mut registry);
         let probes = Probes {
             valkey: parts.valkey.clone(),
             postgres: parts.postgres,
@@ -152,7 +156,18 @@ impl App {
             connections,
         };
         Self {
+            valkey: inner.valkey.clone(),
             inner: Arc::new(inner),
+        }
+    }
+
+    /// The handler for one serving thread: the same state, and a Valkey
+    /// connection of the thread's own (made on its first lookup, on the
+    /// thread's runtime).
+    pub fn for_serving_thread(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            valkey: self.inner.valkey.separate(),
         }
     }
 
@@ -324,9 +339,13 @@ impl App {
         inner.cache_misses.inc();
         // Boxed: a miss's lookup (Valkey, then Postgres) holds kilobytes of
         // state that a cache hit's future must not carry.
-        Box::pin(inner.cache.get_or_fetch(code, inner.tiers.fetch(code)))
-            .await
-            .map(Ok)
+        Box::pin(
+            inner
+                .cache
+                .get_or_fetch(code, inner.tiers.fetch(&self.valkey, code)),
+        )
+        .await
+        .map(Ok)
     }
 
     fn render_metrics(&self, headers: &hyper::HeaderMap) -> Response<Body> {

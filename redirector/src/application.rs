@@ -174,6 +174,7 @@ fn serving_thread(
                 .build()
                 .context("while starting a serving runtime")?;
             let stop = shutdown.clone();
+            let app = app.for_serving_thread();
             let served = runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener).context("while listening")?;
                 crate::server::run(listener, app, limits, stop, grace).await

@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 /// Exit status for bad configuration (EX_USAGE, as linkerd does).
 const EXIT_CONFIG: u8 = 64;
 
-#[tokio::main]
+// The main runtime runs only the background tasks (the visit pusher, the
+// invalidation subscription, checks, sweeps) and the shared Valkey
+// connection: one thread is plenty, and the serving threads have their own.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let config = Config::parse();
     if let Err(err) = config

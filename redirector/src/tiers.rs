@@ -35,26 +35,22 @@ struct TierLabels {
     outcome: Outcome,
 }
 
-/// Valkey and the optional Postgres fallback.
+/// Valkey and the optional Postgres fallback. Valkey comes with each
+/// lookup: every serving thread asks through a connection of its own.
 pub struct Tiers {
-    valkey: Valkey,
     postgres: Option<PgPool>,
     lookups: Family<TierLabels, Counter>,
 }
 
 impl Tiers {
-    pub fn new(valkey: Valkey, postgres: Option<PgPool>, registry: &mut Registry) -> Self {
+    pub fn new(postgres: Option<PgPool>, registry: &mut Registry) -> Self {
         let lookups = Family::<TierLabels, Counter>::default();
         registry.register(
             "tier_lookups",
             "Lookups behind the cache by tier and outcome",
             lookups.clone(),
         );
-        Self {
-            valkey,
-            postgres,
-            lookups,
-        }
+        Self { postgres, lookups }
     }
 
     fn count(&self, tier: Tier, outcome: Outcome) {
@@ -64,8 +60,12 @@ impl Tiers {
     }
 
     /// The link behind `code`, `Ok(None)` when there is none.
-    pub async fn fetch(&self, code: &str) -> Result<Option<LinkRecord>, Unavailable> {
-        let valkey_failed = match self.ask_valkey(code).await {
+    pub async fn fetch(
+        &self,
+        valkey: &Valkey,
+        code: &str,
+    ) -> Result<Option<LinkRecord>, Unavailable> {
+        let valkey_failed = match ask_valkey(valkey, code).await {
             Ok((Some(record), _)) => {
                 self.count(Tier::valkey, Outcome::hit);
                 return Ok(Some(record));
@@ -107,30 +107,30 @@ impl Tiers {
             }
         }
     }
+}
 
-    /// The record, and whether Valkey holds every link (the loaded marker).
-    /// A hit is one `GET`; only a miss asks for the marker (a second round
-    /// trip, paid once per unknown code and negative TTL).
-    async fn ask_valkey(&self, code: &str) -> redis::RedisResult<(Option<LinkRecord>, bool)> {
-        let keys = self.valkey.keys();
-        let mut connection = self.valkey.connection().await?;
-        let raw: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(keys.link(code))
-            .query_async(&mut connection)
-            .await?;
-        match raw.as_deref().map(StoredLink::decode) {
-            Some(Ok(StoredLink::Live(record))) => Ok((Some(record), true)),
-            // A tombstone: the link was deleted; that settles it.
-            Some(Ok(StoredLink::Deleted { .. })) => Ok((None, true)),
-            // An unreadable record settles nothing: let Postgres answer.
-            Some(Err(_)) => Ok((None, false)),
-            None => {
-                let loaded: bool = redis::cmd("EXISTS")
-                    .arg(keys.loaded_marker())
-                    .query_async(&mut connection)
-                    .await?;
-                Ok((None, loaded))
-            }
+/// The record, and whether Valkey holds every link (the loaded marker).
+/// A hit is one `GET`; only a miss asks for the marker (a second round
+/// trip, paid once per unknown code and negative TTL).
+async fn ask_valkey(valkey: &Valkey, code: &str) -> redis::RedisResult<(Option<LinkRecord>, bool)> {
+    let keys = valkey.keys();
+    let mut connection = valkey.connection().await?;
+    let raw: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(keys.link(code))
+        .query_async(&mut connection)
+        .await?;
+    match raw.as_deref().map(StoredLink::decode) {
+        Some(Ok(StoredLink::Live(record))) => Ok((Some(record), true)),
+        // A tombstone: the link was deleted; that settles it.
+        Some(Ok(StoredLink::Deleted { .. })) => Ok((None, true)),
+        // An unreadable record settles nothing: let Postgres answer.
+        Some(Err(_)) => Ok((None, false)),
+        None => {
+            let loaded: bool = redis::cmd("EXISTS")
+                .arg(keys.loaded_marker())
+                .query_async(&mut connection)
+                .await?;
+            Ok((None, loaded))
         }
     }
 }
