@@ -24,12 +24,14 @@ import time
 import urllib.error
 import urllib.request
 
+import policy
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CODE_ALPHABET = string.ascii_letters + string.digits
 TARGET = "https://example.com/landing/{}"
 
 
-PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss"]
+PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss", "policy"]
 
 
 def log(message):
@@ -447,6 +449,7 @@ def main():
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated subset of: {', '.join(PHASES)} (default: all)")
     parser.add_argument("--workdir", required=True)
+    policy.add_arguments(parser)
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
     unknown_phases = args.phases - set(PHASES)
@@ -511,6 +514,8 @@ def run(args, procs, figures):
             pinned(args, procs, figures, paths, codes)
     if "rss" in args.phases:
         memory(args, procs, figures, admin, codes)
+    if "policy" in args.phases:
+        policy.run(args, figures)
 
 
 def cache_hits(args, figures, admin, admin_pid, redirector, nginx_port, paths):
@@ -654,6 +659,7 @@ def print_table(args, f):
     if "rss" in f:
         total, rss, base = f["rss"]
         lines.append(f"  redirector RSS             {rss / 2**20:.1f} MiB with {total} links cached (at start {base / 2**20:.1f} MiB)")
+    lines += policy.table_lines(f)
     for name, ok in f.get("checks", {}).items():
         lines.append(f"  check: {name}: {'yes' if ok else 'NO'}")
     print("\n".join(lines))
