@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 
+import policy
 import scaling
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,7 +32,7 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 TARGET = "https://example.com/landing/{}"
 
 
-PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss"]
+PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss", "policy"]
 PHASES += scaling.PHASES
 
 
@@ -451,6 +452,7 @@ def main():
                         help=f"comma-separated subset of: {', '.join(PHASES)} (default: all)")
     scaling.add_arguments(parser)
     parser.add_argument("--workdir", required=True)
+    policy.add_arguments(parser)
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
     unknown_phases = args.phases - set(PHASES)
@@ -515,6 +517,8 @@ def run(args, procs, figures):
             pinned(args, procs, figures, paths, codes)
     if "rss" in args.phases:
         memory(args, procs, figures, admin, codes)
+    if "policy" in args.phases:
+        policy.run(args, figures)
     admin_process = scaling.run(sys.modules[__name__], args, procs, figures, admin=admin, admin_process=admin_process,
                                 redirector=redirector, redirector_process=redirector_process, nginx_port=nginx_port,
                                 nginx_process=nginx_process, paths=paths)
@@ -661,6 +665,7 @@ def print_table(args, f):
     if "rss" in f:
         total, rss, base = f["rss"]
         lines.append(f"  redirector RSS             {rss / 2**20:.1f} MiB with {total} links cached (at start {base / 2**20:.1f} MiB)")
+    lines += policy.table_lines(f)
     lines.extend(scaling.table_lines(args, f))
     for name, ok in f.get("checks", {}).items():
         lines.append(f"  check: {name}: {'yes' if ok else 'NO'}")

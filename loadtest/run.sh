@@ -4,7 +4,7 @@
 #   ./loadtest/run.sh            # full run: release build, 100k links, 3 rounds
 #   ./loadtest/run.sh --smoke    # seconds, small numbers (the test command runs it)
 #
-# Builds both binaries, starts a private Postgres and Valkey (scripts/deps.sh),
+# Builds both binaries and the cache-policy bench (loadtest/cache-policy), starts a private Postgres and Valkey (scripts/deps.sh),
 # installs wrk and nginx when missing, and runs loadtest/bench.py, which
 # prints every figure and the ratio to nginx. Extra arguments go to bench.py
 # (e.g. --links 50000 --seconds 15). Everything it starts is stopped at exit.
@@ -31,14 +31,15 @@ command -v curl >/dev/null 2>&1 || deps_apt_install curl
 command -v taskset >/dev/null 2>&1 || deps_apt_install util-linux
 
 profile=release
-build=(build -j "${CARGO_BUILD_JOBS:-2}" --locked --bin admin-api --bin redirector)
+build=(build -j "${CARGO_BUILD_JOBS:-2}" --locked --bin admin-api --bin redirector --bin cache-policy)
 if ((smoke)); then
   # The locustfile is not run here (no locust); at least it must compile.
   python3 -m py_compile loadtest/locustfile.py
   profile=debug
   set -- --links 2000 --rounds 1 --warmup 1 --seconds 1 --drain-visits 5000 \
     --visibility-samples 20 --rss-links 4000 --sweep-connections 16,256 \
-    --scale-processes 1,2 --growth-links 1000,3000 --smoke "$@"
+    --scale-processes 1,2 --growth-links 1000,3000 --smoke \
+    --policy-links 100000 --policy-requests 500000 "$@"
 else
   build+=(--release)
 fi

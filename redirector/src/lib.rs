@@ -26,3 +26,12 @@ pub use crate::connection::Timeouts;
 pub use crate::limits::RequestLimits;
 pub use crate::server::{ServerLimits, run};
 pub use crate::visits::{BufferLimits, Pusher, VisitMetrics, VisitSink, buffer as visit_buffer};
+
+#[doc(hidden)]
+pub mod bench {
+    //! The cache's store and record encoding, public only so that the
+    //! bench-only `cache-policy` binary (loadtest/cache-policy) can measure
+    //! the very code the redirector runs against a reference cache; not an API.
+    pub use crate::cache::record::encode as encode_record;
+    pub use crate::cache::store::Store;
+}
