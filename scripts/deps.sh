@@ -436,7 +436,10 @@ deps_start_valkey() {
   # Record before starting, so a half-finished start is still cleaned up.
   : >"$state/valkey.started" || return 1
   _deps_log "starting $(basename "$VALKEY_SERVER") on 127.0.0.1:$port (log: $state/valkey.log)"
-  if ! "$VALKEY_SERVER" --port "$port" --bind 127.0.0.1 --appendonly yes \
+  # The append-only file is the durability (restarts replay it); the default
+  # RDB snapshots on top would fork the whole dataset every minute under load
+  # (42 forks in one benchmark run, up to 29 s each): CPU noise and no gain.
+  if ! "$VALKEY_SERVER" --port "$port" --bind 127.0.0.1 --appendonly yes --save "" \
     --dir "$state/valkey" --pidfile "$state/valkey.pid" \
     --logfile "$state/valkey.log" --daemonize yes >&2; then
     _deps_err "$VALKEY_SERVER failed to start"
