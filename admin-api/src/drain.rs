@@ -310,8 +310,7 @@ impl Drain {
                             Err(err) if refused_data(&err) => {
                                 if self.refused_again(visit) {
                                     let payload = encode_entry(&[visit]);
-                                    self.dead_letter(entry, payload.as_bytes(), &err.to_string())
-                                        .await?;
+                                    self.dead_letter(entry, &payload, &err.to_string()).await?;
                                     round.dead_lettered += 1;
                                 } else {
                                     settled = false;

@@ -42,19 +42,6 @@ pub struct Visit {
     pub ip_prefix: Option<String>,
 }
 
-impl Visit {
-    /// The approximate memory a buffered visit holds, for the buffer's byte
-    /// bound.
-    pub fn size(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.visit_id.len()
-            + self.short_code.len()
-            + self.referrer.as_ref().map_or(0, String::len)
-            + self.user_agent.as_ref().map_or(0, String::len)
-            + self.ip_prefix.as_ref().map_or(0, String::len)
-    }
-}
-
 /// A visit as the redirector records it: borrowed from the request and the
 /// cached link, so that serving a redirect copies nothing but the encoded
 /// record. [`VisitRef::encode`] writes exactly what serializing the
