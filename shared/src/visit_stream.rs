@@ -456,6 +456,48 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_visit_a_client_can_cause_stays_bounded_and_decodes() {
+        use crate::visit::{MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES, clip};
+        // Headers of every escaping character there is room for, far over
+        // the limits: clipped first, then escaped (each `"` becomes two bytes).
+        let referrer = "\"".repeat(64 * 1024);
+        let user_agent = "\\".repeat(64 * 1024);
+        let visit = VisitRef {
+            short_code: &"c".repeat(255),
+            url_id: i64::MAX,
+            user_id: i64::MIN,
+            at_ms: i64::MIN,
+            referrer: Some(clip(&referrer, MAX_REFERRER_BYTES)),
+            user_agent: Some(clip(&user_agent, MAX_USER_AGENT_BYTES)),
+            client: Some("2001:db8:ffff:ffff::1".parse().expect("ip")),
+        };
+        let id = VisitId {
+            instance: "ffffffffffffffff",
+            sequence: u64::MAX,
+        };
+        let encoded = EncodedVisit::new(&visit, id, 4);
+        let bound = 2 * (255 + MAX_REFERRER_BYTES + MAX_USER_AGENT_BYTES) + 256;
+        assert!(
+            encoded.json().len() <= bound,
+            "{} bytes",
+            encoded.json().len()
+        );
+        assert!(
+            encoded.size() >= encoded.json().len(),
+            "the buffer is charged at least what the visit holds"
+        );
+        let decoded = decode_entry(encoded.json()).expect("decodes");
+        assert_eq!(
+            decoded[0].referrer.as_deref().map(str::len),
+            Some(MAX_REFERRER_BYTES)
+        );
+        assert_eq!(
+            decoded[0].user_agent.as_deref().map(str::len),
+            Some(MAX_USER_AGENT_BYTES)
+        );
+    }
+
+    #[test]
     fn entries_written_with_a_target_still_decode() {
         // Visits pushed before the target left the record carry "t".
         let old = br#"[{"id":"x-1","c":"abc","u":1,"o":2,"t":"https://e.com","ts":5}]"#;

@@ -202,6 +202,46 @@ async fn a_visit_pushed_twice_counts_once_in_events_and_stats(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn a_push_cut_off_after_some_of_its_streams_and_retried_counts_each_visit_once(pool: PgPool) {
+    let (app, mut drain, valkey) = app_and_drain(pool, 5);
+    let user = app.create_user("alice", "alice@example.com").await;
+    let mut links = Vec::new();
+    for n in 0..8 {
+        links.push(
+            app.create_url(user, &format!("https://example.com/cut/{n}"))
+                .await,
+        );
+    }
+    let batch: Vec<Visit> = links
+        .iter()
+        .enumerate()
+        .map(|(n, link)| visit(&format!("cut-{n}"), link))
+        .collect();
+    let encoded: Vec<EncodedVisit> = batch.iter().map(|v| EncodedVisit::of(v, STREAMS)).collect();
+    // The pipelined XADDs of one push, cut off after the first stream's
+    // (the redirector died or lost the reply): only that stream took its
+    // visits. The retry pushes the whole batch again.
+    let first_stream: Vec<Visit> = batch
+        .iter()
+        .filter(|v| shared::visit_stream::shard(&v.short_code, STREAMS) == 0)
+        .cloned()
+        .collect();
+    assert!(
+        !first_stream.is_empty() && first_stream.len() < batch.len(),
+        "the batch spans both streams"
+    );
+    push_visits(&valkey, &first_stream).await.expect("XADD");
+    push(&valkey, STREAMS, &encoded).await.expect("XADD");
+
+    drain_until_idle(&mut drain).await;
+
+    for link in &links {
+        assert_eq!(redirect_events(&app, link).await, 1);
+        assert_eq!(total_visits(&app, link).await, 1);
+    }
+}
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn the_lag_gauge_rises_while_the_drain_is_stuck(pool: PgPool) {
     let (app, mut drain, valkey) = app_and_drain(pool.clone(), 5);
     let user = app.create_user("alice", "alice@example.com").await;
