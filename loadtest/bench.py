@@ -278,18 +278,27 @@ http {{
     return child
 
 
-def rounds(label, url, paths, args, pin=None, threads=2):
-    """Warm-up, then the measured rounds; returns the median figures."""
+def medians(label, count, measure_round):
+    """`count` rounds of `measure_round()` (a wrk result each), each logged;
+    returns their median figures. The one place every phase takes rounds."""
     results = []
-    for number in range(args.rounds):
-        run_wrk(url, paths, args.warmup, args.connections, threads=threads, pin=pin)
-        result = run_wrk(url, paths, args.seconds, args.connections, threads=threads, pin=pin)
+    for number in range(count):
+        result = measure_round()
         log(f"{label} round {number + 1}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.2f} ms"
-            + (f", {result['bad']} non-3xx" if result["bad"] else ""))
+            + (f", {result['bad']} non-3xx" if result["bad"] else "")
+            + (f", socket errors: {result['socket_errors']}" if result["socket_errors"] else ""))
         results.append(result)
     return {"rps": statistics.median(r["rps"] for r in results),
             "p99_ms": statistics.median(r["p99_ms"] for r in results),
             "bad": sum(r["bad"] for r in results)}
+
+
+def rounds(label, url, paths, args, pin=None, threads=2):
+    """A warm-up before each measured round; returns the median figures."""
+    def measure_round():
+        run_wrk(url, paths, args.warmup, args.connections, threads=threads, pin=pin)
+        return run_wrk(url, paths, args.seconds, args.connections, threads=threads, pin=pin)
+    return medians(label, args.rounds, measure_round)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ from Postgres at start and sets the marker again."""
 import math
 import os
 import re
-import statistics
 import string
 import subprocess
 import time
@@ -161,28 +160,26 @@ def measure(ctx, count):
     warm_misses = b.metric(url, "redirector_cache_misses_total")
     b.log(f"growth: {count} links: every code asked once in {warm_seconds:.1f} s "
           f"({count / warm_seconds:.0f}/s, {warm_misses:.0f} cache misses, each a Valkey lookup)")
-    results, hits, misses = [], 0.0, 0.0
-    for number in range(args.rounds):
+    counted = {"hits": 0.0, "misses": 0.0}
+
+    def measure_round():
         wrk_codes(ctx, url, count, args.warmup, threads=2)
-        hits_before = b.metric(url, "redirector_cache_hits_total")
-        misses_before = b.metric(url, "redirector_cache_misses_total")
+        before = {kind: b.metric(url, f"redirector_cache_{kind}_total") for kind in counted}
         result = wrk_codes(ctx, url, count, args.seconds, threads=2)
-        hits += b.metric(url, "redirector_cache_hits_total") - hits_before
-        misses += b.metric(url, "redirector_cache_misses_total") - misses_before
-        b.log(f"growth: {count} links round {number + 1}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.2f} ms"
-              + (f", {result['bad']} non-3xx" if result["bad"] else ""))
-        results.append(result)
-    figure = {
-        "rps": statistics.median(r["rps"] for r in results),
-        "p99_ms": statistics.median(r["p99_ms"] for r in results),
-        "bad": sum(r["bad"] for r in results),
-        "hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
+        for kind in counted:
+            counted[kind] += b.metric(url, f"redirector_cache_{kind}_total") - before[kind]
+        return result
+
+    figure = b.medians(f"growth: {count} links", args.rounds, measure_round)
+    looked_up = counted["hits"] + counted["misses"]
+    figure.update({
+        "hit_ratio": counted["hits"] / looked_up if looked_up else 0.0,
         "rss": b.rss_bytes(process.pid),
         "rss_start": rss_start,
         "cache_bytes": b.metric(url, "redirector_cache_bytes"),
         "valkey_used_memory": valkey_used_memory(),
         "warm_seconds": warm_seconds,
-    }
+    })
     figure["rss_per_million"] = (figure["rss"] - rss_start) / count * 1e6
     ctx.procs.stop(process)
     b.log(f"growth: {count} links: {figure['rps']:.0f} req/s, p99 {figure['p99_ms']:.2f} ms, "

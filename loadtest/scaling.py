@@ -14,7 +14,6 @@ elsewhere) and lets the drain catch up afterwards (not in a smoke run), so
 that the next phase starts on a quiet box. `bench` is the bench module itself (its helpers)."""
 
 import os
-import statistics
 import time
 
 import chart
@@ -80,16 +79,7 @@ def measure(ctx, label, url, connections, rounds, paths=None):
     paths = paths or ctx.paths
     threads = min(2, connections)
     b.run_wrk(url, paths, args.warmup, connections, threads=threads)
-    results = []
-    for number in range(rounds):
-        result = b.run_wrk(url, paths, args.seconds, connections, threads=threads)
-        b.log(f"{label} round {number + 1}: {result['rps']:.0f} req/s, p99 {result['p99_ms']:.2f} ms"
-              + (f", {result['bad']} non-3xx" if result["bad"] else "")
-              + (f", socket errors: {result['socket_errors']}" if result["socket_errors"] else ""))
-        results.append(result)
-    return {"rps": statistics.median(r["rps"] for r in results),
-            "p99_ms": statistics.median(r["p99_ms"] for r in results),
-            "bad": sum(r["bad"] for r in results)}
+    return b.medians(label, rounds, lambda: b.run_wrk(url, paths, args.seconds, connections, threads=threads))
 
 
 def fill_cache(ctx):
