@@ -11,8 +11,8 @@ inserted by SQL in the shape the import writes (without the search index:
 see load()), and wrk computes the same
 codes in Lua (loadtest/indexed_codes.lua) instead of reading a path file.
 Valkey gets the records from the admin API's own reconcile: the bench
-deletes the loaded marker and restarts the admin API, which refills Valkey
-from Postgres at start and sets the marker again."""
+deletes a loaded marker and restarts the admin API, which refills Valkey
+from Postgres at start and sets the markers again."""
 
 import math
 import os
@@ -49,6 +49,28 @@ def sql_code():
     x = f"((i * {MULTIPLIER} + {OFFSET}) % {MODULUS})"
     return "'_' || " + " || ".join(
         f"substr('{ALPHABET}', (({x} / {62 ** k}) % 62)::int + 1, 1)" for k in range(5, -1, -1))
+
+
+LAST_SLOT = 16383
+
+
+def crc16(data):
+    """CRC16-XMODEM, the hash of Valkey Cluster slots."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def loaded_marker(slot):
+    """The loaded marker of cluster slot `slot`, as shared::link::Keys names
+    it: its hash tag is the first hexadecimal number that hashes there."""
+    n = 0
+    while crc16(f"{n:x}".encode()) % 16384 != slot:
+        n += 1
+    return f"links:loaded:{{{n:x}}}"
 
 
 def valkey_cli(*command):
@@ -113,12 +135,14 @@ def load(ctx, total):
             b.log(f"growth: {high} of {total} links inserted ({time.perf_counter() - started:.0f} s)")
     inserted = time.perf_counter()
     b.log(f"growth: {total} links inserted into Postgres in {inserted - started:.1f} s")
-    # The admin API reloads Valkey at start when the loaded marker is missing.
-    valkey_cli("DEL", "links:loaded")
+    # The admin API reloads Valkey at start when a loaded marker is missing,
+    # and sets them all, in slot order, once every record is written.
+    marker = loaded_marker(LAST_SLOT)
+    valkey_cli("DEL", marker)
     ctx.procs.stop(ctx.admin_process)
     ctx.admin_process = b.start_admin(ctx.procs, int(ctx.admin.rsplit(":", 1)[1]))
     deadline = time.time() + 3600
-    while valkey_cli("EXISTS", "links:loaded") != "1":
+    while valkey_cli("EXISTS", marker) != "1":
         if time.time() > deadline:
             raise SystemExit("growth: the admin API did not refill Valkey within an hour")
         time.sleep(0.2)

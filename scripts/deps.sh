@@ -24,6 +24,9 @@
 # disabled errexit (e.g. `deps_start "$d" || ...`).
 set -euo pipefail
 
+# Extra arguments of every Valkey server started (the cluster's nodes set them).
+DEPS_VALKEY_ARGS=()
+
 _deps_log() { printf '[deps] %s\n' "$*" >&2; }
 _deps_err() { printf '[deps] ERROR: %s\n' "$*" >&2; }
 
@@ -440,7 +443,7 @@ deps_start_valkey() {
   # RDB snapshots on top would fork the whole dataset every minute under load
   # (42 forks in one benchmark run, up to 29 s each): CPU noise and no gain.
   if ! "$VALKEY_SERVER" --port "$port" --bind 127.0.0.1 --appendonly yes --save "" \
-    --dir "$state/valkey" --pidfile "$state/valkey.pid" \
+    "${DEPS_VALKEY_ARGS[@]}" --dir "$state/valkey" --pidfile "$state/valkey.pid" \
     --logfile "$state/valkey.log" --daemonize yes >&2; then
     _deps_err "$VALKEY_SERVER failed to start"
     _deps_tail "$state/valkey.log"

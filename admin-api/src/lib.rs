@@ -175,12 +175,9 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     }
     let valkey = Valkey::from_args(&config.redis).context("while configuring Valkey")?;
     // The drain's blocking reads get a connection, and a timeout, of their own.
-    let drain_valkey = Valkey::new(
-        &config.redis.redis_url,
-        valkey.keys().clone(),
-        config.redis.valkey_timeout.max(DRAIN_MIN_TIMEOUT),
-    )
-    .context("while configuring Valkey")?;
+    let drain_valkey = valkey
+        .separate_with_timeout(config.redis.valkey_timeout.max(DRAIN_MIN_TIMEOUT))
+        .context("while configuring Valkey")?;
     let drain_settings = DrainSettings {
         consumer: config.drain_consumer(),
         streams: usize::from(config.redis.visit_streams),

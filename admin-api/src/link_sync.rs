@@ -213,14 +213,15 @@ impl LinkSync {
             return Ok(Written::default());
         }
         let keys = self.valkey.keys();
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::with_capacity(rows.len());
         for row in rows {
             let stored = row.stored();
             let (ttl, only_over_existing) = match stored {
                 StoredLink::Live(_) => (0, false),
                 StoredLink::Deleted { .. } => (TOMBSTONE_TTL_SECS, reconciling),
             };
-            pipe.cmd("EVAL")
+            let mut command = redis::cmd("EVAL");
+            command
                 .arg(WRITE_IF_NEWER)
                 .arg(1)
                 .arg(keys.link(&row.short_code))
@@ -228,16 +229,17 @@ impl LinkSync {
                 .arg(stored.encode())
                 .arg(ttl)
                 .arg(if only_over_existing { "1" } else { "0" });
+            commands.push(command);
         }
-        let mut connection = self
+        let outcomes = self
             .valkey
-            .connection()
+            .query_each(commands, true)
             .await
-            .context("while connecting to Valkey")?;
-        let outcomes: Vec<i64> = pipe
-            .query_async(&mut connection)
-            .await
-            .context("while writing link records")?;
+            .context("while writing link records")?
+            .into_iter()
+            .map(redis::from_owned_redis_value::<i64>)
+            .collect::<redis::RedisResult<Vec<i64>>>()
+            .context("while reading the outcome of link record writes")?;
         let mut written = Written::default();
         for (row, outcome) in rows.iter().zip(outcomes) {
             match outcome {
@@ -294,11 +296,9 @@ impl LinkSync {
     }
 
     async fn send(&self, message: &shared::link::Invalidation) -> redis::RedisResult<usize> {
-        let mut connection = self.valkey.connection().await?;
-        redis::cmd("PUBLISH")
-            .arg(self.valkey.keys().invalidation_channel())
-            .arg(message.encode())
-            .query_async(&mut connection)
+        let channel = self.valkey.keys().invalidation_channel();
+        self.valkey
+            .publish(&channel, message.encode().as_bytes())
             .await
     }
 
@@ -317,12 +317,17 @@ impl LinkSync {
             self.announce(&written.changed, &written.changed_versions, false)
                 .await;
         }
-        let mut connection = self.valkey.connection().await?;
-        redis::cmd("SET")
-            .arg(self.valkey.keys().loaded_marker())
-            .arg(1)
-            .query_async::<()>(&mut connection)
-            .await?;
+        let markers = self
+            .valkey
+            .keys()
+            .loaded_markers()
+            .map(|marker| {
+                let mut command = redis::cmd("SET");
+                command.arg(marker).arg(1);
+                command
+            })
+            .collect();
+        self.valkey.query_each(markers, true).await?;
         self.metrics.reloaded.inc_by(changed);
         if changed > 0 {
             tracing::info!(records = changed, "reconciled link records in Valkey");
@@ -330,17 +335,12 @@ impl LinkSync {
         Ok(changed)
     }
 
-    /// Reconciles at once when Valkey lost its records (no loaded marker).
+    /// Reconciles at once when Valkey lost records (a loaded marker is
+    /// missing: on a cluster, a shard may have lost its data alone).
     pub async fn reload_if_lost(&self) -> anyhow::Result<u64> {
-        let mut connection = self
-            .valkey
-            .connection()
+        let loaded = link::fully_loaded(&self.valkey)
             .await
-            .context("while connecting to Valkey")?;
-        let loaded: bool = redis::cmd("EXISTS")
-            .arg(self.valkey.keys().loaded_marker())
-            .query_async(&mut connection)
-            .await?;
+            .context("while checking the loaded markers")?;
         if loaded {
             Ok(0)
         } else {

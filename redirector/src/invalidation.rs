@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -78,21 +77,17 @@ pub async fn run(
     let keys = valkey.keys();
     let channel = keys.invalidation_channel();
     let heartbeat = keys.heartbeat_channel(&format!("{:016x}", rand::random::<u64>()));
+    let channels = [channel.clone(), heartbeat.clone()];
     let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     loop {
-        let subscribed = async {
-            let mut pubsub = valkey.pubsub().await?;
-            pubsub.subscribe(&[&channel, &heartbeat]).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
+        let subscribed = valkey.subscribe(&channels);
         match tokio::select! { () = shutdown.cancelled() => return, result = subscribed => result }
         {
-            Ok(pubsub) => {
+            Ok(mut subscription) => {
                 backoff.reset();
                 cache.invalidate_all();
                 metrics.resubscribed.inc();
                 tracing::info!("subscribed to link invalidations");
-                let mut messages = pubsub.into_on_message();
                 let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
                 let mut last_heard = Instant::now();
                 loop {
@@ -107,15 +102,15 @@ pub async fn run(
                             tokio::spawn(publish(valkey.clone(), heartbeat.clone(), String::new()));
                             continue;
                         }
-                        message = messages.next() => message,
+                        message = subscription.next() => message,
                     };
                     let Some(message) = message else { break };
                     last_heard = Instant::now();
                     metrics.live.set(1);
-                    if message.get_channel_name() != channel {
+                    if message.channel != channel {
                         continue;
                     }
-                    let Ok(payload) = message.get_payload::<String>() else {
+                    let Ok(payload) = String::from_utf8(message.payload) else {
                         continue;
                     };
                     let invalidation = Invalidation::decode(&payload);
@@ -145,15 +140,7 @@ pub async fn run(
 /// confirmation or heartbeat is missed (the writer's wait is bounded, and a
 /// missed heartbeat is what the silence check is for).
 async fn publish(valkey: Valkey, channel: String, payload: String) {
-    let sent = async {
-        let mut connection = valkey.connection().await?;
-        redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async::<()>(&mut connection)
-            .await
-    };
-    if let Err(err) = sent.await {
+    if let Err(err) = valkey.publish(&channel, payload.as_bytes()).await {
         tracing::debug!(error = %err, "could not publish on a link channel");
     }
 }

@@ -127,7 +127,7 @@ async fn ask_valkey(valkey: &Valkey, code: &str) -> redis::RedisResult<(Option<L
         Some(Err(_)) => Ok((None, false)),
         None => {
             let loaded: bool = redis::cmd("EXISTS")
-                .arg(keys.loaded_marker())
+                .arg(keys.loaded_marker(code))
                 .query_async(&mut connection)
                 .await?;
             Ok((None, loaded))

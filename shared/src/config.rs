@@ -60,6 +60,16 @@ pub struct RedisArgs {
     /// Valkey/Redis URL (redis:// or rediss://).
     #[arg(long, env = "REDIS_URL", value_parser = parse_secret, hide_env_values = true, hide_default_value = true, default_value = "redis://localhost:6379")]
     pub redis_url: SecretString,
+    /// Valkey/Redis Cluster seed nodes (comma-separated host:port); when
+    /// set, both binaries use the cluster (REDIS_URL then gives only the
+    /// scheme, user and password every node shares).
+    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    pub redis_cluster_nodes: Option<String>,
+    /// Replicas that must hold each write of visits and link records before
+    /// it counts (WAIT); 1 with replicas or a cluster, so that a failover
+    /// loses nothing. 0 waits for none (a standalone Valkey).
+    #[arg(long, env = "VALKEY_REPLICA_ACKS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=8))]
+    pub valkey_replica_acks: u16,
     /// Prefix of every Valkey key and channel, to share one Valkey between
     /// deployments (both binaries must agree).
     #[arg(long, env = "VALKEY_NAMESPACE", default_value = "")]
@@ -73,12 +83,25 @@ pub struct RedisArgs {
 }
 
 impl RedisArgs {
+    /// The cluster's seed nodes, when a cluster is configured (an empty
+    /// `REDIS_CLUSTER_NODES` is none).
+    pub fn cluster_nodes(&self) -> Option<&str> {
+        self.redis_cluster_nodes
+            .as_deref()
+            .filter(|nodes| !nodes.trim().is_empty())
+    }
+
     /// Checks the URL's scheme without connecting.
     pub fn validate(&self) -> anyhow::Result<()> {
         let parsed = url::Url::parse(self.redis_url.expose_secret())
             .context("REDIS_URL is not a valid URL")?;
         if !matches!(parsed.scheme(), "redis" | "rediss" | "valkey" | "valkeys") {
             bail!("REDIS_URL must start with redis:// or rediss://");
+        }
+        if let Some(nodes) = self.cluster_nodes() {
+            crate::valkey::cluster_seeds(&self.redis_url, nodes).map_err(|err| {
+                anyhow::anyhow!("REDIS_CLUSTER_NODES ({nodes:?}) is not valid: {err}")
+            })?;
         }
         if self.valkey_timeout.is_zero() {
             bail!("VALKEY_TIMEOUT must be more than zero");

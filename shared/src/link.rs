@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 
+use crate::valkey::{Valkey, slot};
+
 /// The names of everything this system keeps in Valkey, under an optional
 /// namespace (`VALKEY_NAMESPACE`), so that several deployments, or parallel
 /// tests, can share one Valkey without touching each other's data.
@@ -26,26 +28,45 @@ impl Keys {
         format!("{}link:{code}", self.namespace)
     }
 
+    /// The hash tag of every channel, so that on a cluster they share one
+    /// slot: one sharded subscription hears them all.
+    fn channel_tag(&self) -> String {
+        format!("{{{}links}}", self.namespace)
+    }
+
     /// The channel on which the admin API publishes changed codes.
     pub fn invalidation_channel(&self) -> String {
-        format!("{}links:invalidate", self.namespace)
+        format!("{}:invalidate", self.channel_tag())
     }
 
     /// The channel on which redirectors confirm they applied a change.
     pub fn confirmation_channel(&self) -> String {
-        format!("{}links:applied", self.namespace)
+        format!("{}:applied", self.channel_tag())
     }
 
     /// A redirector's own heartbeat channel: it publishes there and expects
     /// to hear itself on its subscription.
     pub fn heartbeat_channel(&self, instance: &str) -> String {
-        format!("{}links:heartbeat:{instance}", self.namespace)
+        format!("{}:heartbeat:{instance}", self.channel_tag())
     }
 
-    /// Set once every live link has been written to Valkey; its absence (an
-    /// emptied, or restarted-without-persistence, Valkey) triggers a reload.
-    pub fn loaded_marker(&self) -> String {
-        format!("{}links:loaded", self.namespace)
+    /// The loaded marker that vouches for `code`'s record. Set once every
+    /// live link has been written to Valkey; its absence (an emptied, or
+    /// restarted-without-persistence, Valkey or cluster shard) triggers a
+    /// reload, and meanwhile a missing record settles nothing. One marker
+    /// per cluster slot, in the slot of the records it vouches for, so that
+    /// a shard that lost its data lost their markers with them.
+    pub fn loaded_marker(&self, code: &str) -> String {
+        self.marker_of_slot(slot::of(&self.link(code)))
+    }
+
+    /// Every loaded marker, one per slot.
+    pub fn loaded_markers(&self) -> impl Iterator<Item = String> + '_ {
+        (0..slot::SLOTS).map(|at| self.marker_of_slot(at))
+    }
+
+    fn marker_of_slot(&self, at: u16) -> String {
+        format!("{}links:loaded:{{{}}}", self.namespace, slot::tag(at))
     }
 
     /// Visit stream number `shard`.
@@ -57,6 +78,23 @@ impl Keys {
     pub fn dead_letter_stream(&self) -> String {
         format!("{}visits:dead", self.namespace)
     }
+}
+
+/// Whether every loaded marker is present: Valkey (each cluster shard)
+/// holds every link. One `EXISTS` per marker: on a cluster a command keeps
+/// to one slot.
+pub async fn fully_loaded(valkey: &Valkey) -> redis::RedisResult<bool> {
+    let checks = valkey
+        .keys()
+        .loaded_markers()
+        .map(|marker| {
+            let mut command = redis::cmd("EXISTS");
+            command.arg(marker);
+            command
+        })
+        .collect();
+    let present = valkey.query_each(checks, false).await?;
+    Ok(present.iter().all(|reply| *reply == redis::Value::Int(1)))
 }
 
 /// An invalidation, as published on the invalidation channel: the codes

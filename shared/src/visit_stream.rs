@@ -9,9 +9,11 @@
 //! what is not yet drained and its first entry tells the drain's lag.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redis::Value as RedisValue;
-use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadReply};
 
 use crate::valkey::Valkey;
 use crate::visit::{Visit, VisitId, VisitRef, fnv1a64};
@@ -99,24 +101,29 @@ impl EncodedVisit {
 }
 
 /// The redirector's end: one `XADD` per stream that has visits in `batch`
-/// (an entry is the JSON array of its visits), pipelined in one round trip.
+/// (an entry is the JSON array of its visits), in one round trip (on a
+/// cluster, one per stream's node, at once). A durable write: it counts once
+/// `VALKEY_REPLICA_ACKS` replicas hold it, and a push that fails is repeated
+/// whole (the drain keeps each visit once).
 pub async fn push(
     valkey: &Valkey,
     shards: usize,
     batch: &[EncodedVisit],
 ) -> redis::RedisResult<()> {
     let keys = valkey.keys();
-    let mut pipe = redis::pipe();
-    for (stream, entry) in stream_entries(batch, shards) {
-        pipe.cmd("XADD")
-            .arg(keys.visit_stream(stream))
-            .arg("*")
-            .arg(STREAM_FIELD)
-            .arg(entry)
-            .ignore();
-    }
-    let mut connection = valkey.connection().await?;
-    pipe.query_async::<()>(&mut connection).await
+    let commands = stream_entries(batch, shards)
+        .into_iter()
+        .map(|(stream, entry)| {
+            let mut command = redis::cmd("XADD");
+            command
+                .arg(keys.visit_stream(stream))
+                .arg("*")
+                .arg(STREAM_FIELD)
+                .arg(entry);
+            command
+        })
+        .collect();
+    valkey.query_each(commands, true).await.map(drop)
 }
 
 /// The entries of a push: per stream that has visits, their JSON array.
@@ -182,6 +189,8 @@ pub struct Consumer {
     streams: Vec<String>,
     name: String,
     batch: usize,
+    /// Which stream a cluster's blocking read waits on next.
+    next_blocking: Arc<AtomicUsize>,
 }
 
 impl Consumer {
@@ -197,6 +206,7 @@ impl Consumer {
             streams,
             name,
             batch,
+            next_blocking: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -241,18 +251,59 @@ impl Consumer {
         self.read(">", Some(block_ms)).await
     }
 
+    /// On one server, one `XREADGROUP` over every stream; on a cluster
+    /// (where a command keeps to one slot), one per stream, at once, and
+    /// when all are empty a blocking one on the next stream in turn.
     async fn read(&self, from: &str, block_ms: Option<usize>) -> redis::RedisResult<Vec<Entry>> {
-        let mut options = StreamReadOptions::default()
-            .group(CONSUMER_GROUP, &self.name)
-            .count(self.batch);
-        if let Some(block_ms) = block_ms {
-            options = options.block(block_ms);
+        if !self.valkey.is_cluster() {
+            let all: Vec<usize> = (0..self.streams.len()).collect();
+            let command = self.read_command(&all, from, block_ms);
+            let mut connection = self.valkey.connection().await?;
+            let reply: Option<StreamReadReply> = command.query_async(&mut connection).await?;
+            return Ok(self.entries_of(reply));
         }
-        let ids = vec![from; self.streams.len()];
-        let mut connection = self.valkey.connection().await?;
-        let reply: Option<StreamReadReply> =
-            redis::AsyncCommands::xread_options(&mut connection, &self.streams, &ids, &options)
-                .await?;
+        let commands = (0..self.streams.len())
+            .map(|stream| self.read_command(&[stream], from, None))
+            .collect();
+        let mut entries = Vec::new();
+        for reply in self.valkey.query_each(commands, false).await? {
+            entries.extend(self.entries_of(redis::from_owned_redis_value(reply)?));
+        }
+        if entries.is_empty()
+            && let Some(block_ms) = block_ms
+        {
+            let turn = self.next_blocking.fetch_add(1, Ordering::Relaxed) % self.streams.len();
+            let command = self.read_command(&[turn], from, Some(block_ms));
+            let mut connection = self.valkey.connection().await?;
+            let reply: Option<StreamReadReply> = command.query_async(&mut connection).await?;
+            entries = self.entries_of(reply);
+        }
+        Ok(entries)
+    }
+
+    /// `XREADGROUP` of this consumer on `streams` (indexes), from `from`.
+    fn read_command(&self, streams: &[usize], from: &str, block_ms: Option<usize>) -> redis::Cmd {
+        let mut command = redis::cmd("XREADGROUP");
+        command
+            .arg("GROUP")
+            .arg(CONSUMER_GROUP)
+            .arg(&self.name)
+            .arg("COUNT")
+            .arg(self.batch);
+        if let Some(block_ms) = block_ms {
+            command.arg("BLOCK").arg(block_ms);
+        }
+        command.arg("STREAMS");
+        for stream in streams {
+            command.arg(&self.streams[*stream]);
+        }
+        for _ in streams {
+            command.arg(from);
+        }
+        command
+    }
+
+    fn entries_of(&self, reply: Option<StreamReadReply>) -> Vec<Entry> {
         let mut entries = Vec::new();
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             let Some(shard) = self.streams.iter().position(|s| *s == key.key) else {
@@ -264,7 +315,7 @@ impl Consumer {
                     .map(|id| Entry::from_stream_id(shard, id)),
             );
         }
-        Ok(entries)
+        entries
     }
 
     /// Takes over entries another consumer left pending for `idle_ms` (it
@@ -305,18 +356,16 @@ impl Consumer {
         for entry in entries {
             by_stream.entry(entry.shard).or_default().push(&entry.id);
         }
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::new();
         for (shard, ids) in by_stream {
             let stream = &self.streams[shard];
-            pipe.cmd("XACK")
-                .arg(stream)
-                .arg(CONSUMER_GROUP)
-                .arg(&ids)
-                .ignore();
-            pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
+            let mut acknowledge = redis::cmd("XACK");
+            acknowledge.arg(stream).arg(CONSUMER_GROUP).arg(&ids);
+            let mut delete = redis::cmd("XDEL");
+            delete.arg(stream).arg(&ids);
+            commands.extend([acknowledge, delete]);
         }
-        let mut connection = self.valkey.connection().await?;
-        pipe.query_async::<()>(&mut connection).await
+        self.valkey.query_each(commands, false).await.map(drop)
     }
 
     /// Keeps `payload` (an entry, or one visit of it) in the dead-letter
@@ -328,8 +377,8 @@ impl Consumer {
         payload: &[u8],
         reason: &str,
     ) -> redis::RedisResult<()> {
-        let mut connection = self.valkey.connection().await?;
-        redis::cmd("XADD")
+        let mut command = redis::cmd("XADD");
+        command
             .arg(self.valkey.keys().dead_letter_stream())
             .arg("MAXLEN")
             .arg("~")
@@ -342,9 +391,8 @@ impl Consumer {
             .arg("entry")
             .arg(&entry.id)
             .arg("reason")
-            .arg(reason)
-            .query_async(&mut connection)
-            .await
+            .arg(reason);
+        self.valkey.query_each(vec![command], true).await.map(drop)
     }
 
     /// What is left to drain, over every stream.

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use shared::backoff::Backoff;
 use shared::valkey::Valkey;
 use tokio::sync::Notify;
@@ -70,28 +69,23 @@ impl Confirmations {
         let channel = valkey.keys().confirmation_channel();
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         loop {
-            let subscribed = async {
-                let mut pubsub = valkey.pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
+            let subscribed = valkey.subscribe(std::slice::from_ref(&channel));
             let result = tokio::select! {
                 () = shutdown.cancelled() => return,
                 result = subscribed => result,
             };
             match result {
-                Ok(pubsub) => {
+                Ok(mut subscription) => {
                     backoff.reset();
                     self.listening.store(true, Ordering::Release);
-                    let mut messages = pubsub.into_on_message();
                     loop {
                         let message = tokio::select! {
                             () = shutdown.cancelled() => return,
-                            message = messages.next() => message,
+                            message = subscription.next() => message,
                         };
                         let Some(message) = message else { break };
-                        if let Ok(id) = message.get_payload::<String>() {
-                            self.confirm(&id);
+                        if let Ok(id) = std::str::from_utf8(&message.payload) {
+                            self.confirm(id);
                         }
                     }
                     self.listening.store(false, Ordering::Release);

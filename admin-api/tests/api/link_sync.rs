@@ -2,7 +2,6 @@
 //! commit and is announced on the invalidation channel.
 
 use axum::http::StatusCode;
-use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -78,9 +77,9 @@ async fn deleting_a_user_removes_their_records(pool: PgPool) {
 async fn changes_are_published_on_the_invalidation_channel(pool: PgPool) {
     let app = TestApp::new(pool);
     let user = app.create_user("alice", "alice@example.com").await;
-    let mut pubsub = app.valkey.pubsub().await.expect("pubsub connection");
-    pubsub
-        .subscribe(app.valkey.keys().invalidation_channel())
+    let mut subscription = app
+        .valkey
+        .subscribe(&[app.valkey.keys().invalidation_channel()])
         .await
         .expect("subscribe");
     let body =
@@ -89,13 +88,12 @@ async fn changes_are_published_on_the_invalidation_channel(pool: PgPool) {
     app.put_json(&format!("/urls/{}", link["id"]), &json!({"title": "x"}))
         .await
         .assert_status(StatusCode::OK);
-    let mut messages = pubsub.on_message();
     for _ in 0..2 {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(5), messages.next())
+        let message = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.next())
             .await
             .expect("a message within 5 s")
-            .expect("stream open");
-        let payload = message.get_payload::<String>().expect("text");
+            .expect("subscription open");
+        let payload = String::from_utf8(message.payload).expect("text");
         let invalidation = shared::link::Invalidation::decode(&payload);
         assert_eq!(invalidation.codes, ["announced"]);
         assert!(
@@ -122,7 +120,7 @@ async fn imports_write_through_and_a_lost_valkey_is_reloaded(pool: PgPool) {
     // Valkey loses everything (restart without persistence): no marker, no records.
     let mut connection = app.valkey.connection().await.expect("Valkey is up");
     let mut del = redis::cmd("DEL");
-    del.arg(app.valkey.keys().loaded_marker());
+    del.arg(app.valkey.keys().loaded_marker("J1O697"));
     for code in ["J1O697", "bwm6Ki"] {
         del.arg(app.valkey.keys().link(code));
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hyper::Method;
 use shared::link::{Keys, StoredLink};
+use shared::valkey::{Valkey, cluster_seeds};
 use shared::visit_stream::CONSUMER_GROUP;
 use sqlx::{Connection, PgConnection};
 
@@ -51,11 +52,22 @@ impl System {
         Keys::new(&self.setting("VALKEY_NAMESPACE"))
     }
 
+    /// A handle on the system's Valkey (standalone or cluster), as the
+    /// binaries make it.
+    pub fn valkey_handle(&self) -> Valkey {
+        let url = self.setting("REDIS_URL").into();
+        let keys = self.keys();
+        let timeout = Duration::from_secs(5);
+        match self.setting("REDIS_CLUSTER_NODES").as_str() {
+            "" => Valkey::new(&url, keys, timeout),
+            nodes => Valkey::cluster(cluster_seeds(&url, nodes).expect("seeds"), keys, timeout),
+        }
+        .expect("a valid Valkey setting")
+    }
+
     /// A connection to the system's Valkey.
-    pub async fn valkey(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        redis::Client::open(self.setting("REDIS_URL"))?
-            .get_multiplexed_async_connection()
-            .await
+    pub async fn valkey(&self) -> redis::RedisResult<shared::valkey::Connection> {
+        self.valkey_handle().connection().await
     }
 
     /// A connection to the system's own database.

@@ -49,7 +49,7 @@ async fn a_write_through_owed_when_the_admin_api_is_killed_is_replayed_from_the_
     );
     let mut valkey = system.valkey().await.expect("connect to Valkey");
     let loaded: bool = redis::cmd("EXISTS")
-        .arg(system.keys().loaded_marker())
+        .arg(system.keys().loaded_marker(&code))
         .query_async(&mut valkey)
         .await
         .expect("EXISTS");

@@ -4,9 +4,11 @@
 
 mod auth;
 mod browser;
+mod cluster_drills;
 mod connections;
 mod consistency;
 mod console;
+mod dependency_drills;
 mod deps;
 mod drills;
 mod ingress;

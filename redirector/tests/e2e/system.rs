@@ -17,8 +17,9 @@ use tokio::process::{Child, Command};
 /// How long a binary may take to answer `/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the admin API may take to mark Valkey loaded after it answers
-/// `/health` (its first reconciliation; an empty database's is instant).
-const LOADED_TIMEOUT: Duration = Duration::from_secs(10);
+/// `/health` (its first reconciliation: an empty database's writes only the
+/// loaded markers, one per cluster slot).
+const LOADED_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A response, fully read.
 pub struct Reply {
@@ -114,7 +115,7 @@ pub fn free_port() -> u16 {
 impl System {
     /// A system on the Postgres and Valkey the test command started.
     pub async fn start() -> Self {
-        Self::start_on(&env("DATABASE_URL"), &env("REDIS_URL")).await
+        Self::start_with(Vec::new()).await
     }
 
     /// A system on the Postgres server at `server_url` (its maintenance
@@ -123,9 +124,39 @@ impl System {
         Self::start_custom(server_url, redis_url, Vec::new()).await
     }
 
+    /// A system on the test command's Postgres and the cluster reachable
+    /// through `nodes` (a drill's private one).
+    pub async fn start_on_cluster(nodes: &str) -> Self {
+        let seed = nodes.split(',').next().expect("a node");
+        let valkey = vec![
+            ("REDIS_URL", format!("redis://{seed}")),
+            ("REDIS_CLUSTER_NODES", nodes.to_owned()),
+            ("VALKEY_REPLICA_ACKS", "1".to_owned()),
+        ];
+        Self::start_full(&env("DATABASE_URL"), valkey, None).await
+    }
+
+    /// A system on the test command's Postgres and on the Valkey it names in
+    /// `VALKEY_UNDER_TEST`: `cluster` for its local cluster, else the
+    /// standalone one.
+    pub async fn start_on_shared(
+        extra: Vec<(&'static str, String)>,
+        admin_log: Option<PathBuf>,
+    ) -> Self {
+        let mut valkey = vec![("REDIS_URL", env("REDIS_URL"))];
+        if std::env::var("VALKEY_UNDER_TEST").as_deref() == Ok("cluster") {
+            valkey.push(("REDIS_CLUSTER_NODES", env("REDIS_CLUSTER_NODES")));
+            // Every write of visits and records is on a replica before it
+            // counts, so that a failover loses none.
+            valkey.push(("VALKEY_REPLICA_ACKS", "1".to_owned()));
+        }
+        valkey.extend(extra);
+        Self::start_full(&env("DATABASE_URL"), valkey, admin_log).await
+    }
+
     /// A system on the test command's dependencies with extra settings.
     pub async fn start_with(extra: Vec<(&'static str, String)>) -> Self {
-        Self::start_custom(&env("DATABASE_URL"), &env("REDIS_URL"), extra).await
+        Self::start_on_shared(extra, None).await
     }
 
     /// A system whose admin API writes its output (stdout and stderr) to `admin_log`.
@@ -133,13 +164,7 @@ impl System {
         extra: Vec<(&'static str, String)>,
         admin_log: PathBuf,
     ) -> Self {
-        Self::start_full(
-            &env("DATABASE_URL"),
-            &env("REDIS_URL"),
-            extra,
-            Some(admin_log),
-        )
-        .await
+        Self::start_on_shared(extra, Some(admin_log)).await
     }
 
     /// A system on the Postgres server at `server_url` and the Valkey at
@@ -149,12 +174,13 @@ impl System {
         redis_url: &str,
         extra: Vec<(&'static str, String)>,
     ) -> Self {
-        Self::start_full(server_url, redis_url, extra, None).await
+        let mut settings = vec![("REDIS_URL", redis_url.to_owned())];
+        settings.extend(extra);
+        Self::start_full(server_url, settings, None).await
     }
 
     async fn start_full(
         server_url: &str,
-        redis_url: &str,
         extra: Vec<(&'static str, String)>,
         admin_log: Option<PathBuf>,
     ) -> Self {
@@ -166,7 +192,6 @@ impl System {
             // Tests write in bursts on purpose; the write limit has its own tests.
             ("ADMIN_WRITE_RATE", "0".to_owned()),
             ("DATABASE_URL", database_url),
-            ("REDIS_URL", redis_url.to_owned()),
             ("VALKEY_NAMESPACE", format!("{database}:")),
             ("LOG_LEVEL", "warn".to_owned()),
             ("ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
@@ -204,18 +229,15 @@ impl System {
     /// (its first reconciliation, just after start): until then a Valkey
     /// miss is not final and the redirector asks Postgres.
     async fn until_valkey_is_loaded(&self) {
-        let (url, namespace) = (self.setting("REDIS_URL"), self.setting("VALKEY_NAMESPACE"));
-        let client = redis::Client::open(url).expect("valid REDIS_URL");
-        let marker = shared::link::Keys::new(&namespace).loaded_marker();
+        let valkey = self.valkey_handle();
         eventually(LOADED_TIMEOUT, || async {
-            let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
-                return false;
-            };
-            redis::cmd("EXISTS")
-                .arg(&marker)
-                .query_async::<bool>(&mut connection)
-                .await
-                .unwrap_or(false)
+            let loaded = shared::link::fully_loaded(&valkey).await.unwrap_or(false);
+            if !loaded {
+                // A check is one command per cluster slot: give the admin
+                // API room to write the markers it checks.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            loaded
         })
         .await;
     }

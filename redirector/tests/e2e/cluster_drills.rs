@@ -1,0 +1,45 @@
+//! Fault drills on a Valkey Cluster of the drill's own: a primary is killed
+//! in the middle of a load, its replica takes over, and every redirect
+//! served still becomes exactly one event.
+
+use shared::visit_stream::shard;
+
+use crate::deps::PrivateCluster;
+use crate::drills::{Load, assert_exactly_one_event_per_visit};
+use crate::system::System;
+
+/// Visit streams when `VISIT_STREAMS` is not set (its default).
+const VISIT_STREAMS: usize = 4;
+
+#[tokio::test]
+async fn a_primary_killed_mid_load_fails_over_and_loses_and_doubles_nothing() {
+    let cluster = PrivateCluster::start();
+    let system = System::start_on_cluster(&cluster.nodes).await;
+    let link = system
+        .create_link("https://example.com/drill-cluster-primary")
+        .await;
+    let code = link["short_code"].as_str().expect("code").to_owned();
+    let load = Load::start(format!("{}/{code}", system.redirector), 4);
+    load.serve_more(300).await;
+
+    // The primary that holds this link's visit stream dies.
+    let stream = system.keys().visit_stream(shard(&code, VISIT_STREAMS));
+    let primary = cluster.primary_of(&stream);
+    cluster.kill(primary);
+    // Redirects keep answering while the cluster notices and fails over.
+    load.serve_more(300).await;
+    cluster.until_whole();
+    assert_ne!(
+        cluster.primary_of(&stream),
+        primary,
+        "a replica took over the stream's slot"
+    );
+    load.serve_more(300).await;
+    // The dead node comes back as a replica of its successor.
+    cluster.restart(primary);
+    load.serve_more(200).await;
+    let (served, other) = load.finish().await;
+    assert_eq!(other, 0, "every request was redirected");
+    assert_exactly_one_event_per_visit(&system, &link["id"], served).await;
+    system.stop().await;
+}
