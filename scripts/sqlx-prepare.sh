@@ -42,7 +42,11 @@ scratch="sqlx_prepare_$$"
 psql -q -v ON_ERROR_STOP=1 "$SQLX_SERVER_URL" -c "CREATE DATABASE $scratch"
 scratch_url="${SQLX_SERVER_URL%/*}/$scratch"
 for migration in migrations/*.sql; do
-  psql -q -v ON_ERROR_STOP=1 "$scratch_url" -f "$migration"
+  # As sqlx applies them: each in a transaction of its own, unless its
+  # first line says `-- no-transaction`.
+  single=(-1)
+  if [[ $(head -n 1 "$migration") == "-- no-transaction" ]]; then single=(); fi
+  psql -q -v ON_ERROR_STOP=1 "${single[@]}" "$scratch_url" -f "$migration"
 done
 
 # The macros only run when their crate is recompiled.

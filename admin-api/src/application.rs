@@ -65,8 +65,8 @@ impl Application {
         &self.state
     }
 
-    /// Runs the visit drain, the link write-through task and the dependency
-    /// watcher, and serves until `shutdown` is cancelled. In-flight requests
+    /// Runs the visit drain, the link write-through task, the visit
+    /// partitions' keeper and the dependency watcher, and serves until `shutdown` is cancelled. In-flight requests
     /// then get the grace period to finish; after it the tasks are cancelled
     /// and waited for.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -91,6 +91,11 @@ impl Application {
             let links = state.links.clone();
             let shutdown = shutdown.clone();
             async move { links.run(shutdown).await }
+        });
+        tasks.spawn({
+            let partitions = state.partitions.clone();
+            let shutdown = shutdown.clone();
+            async move { partitions.run(shutdown).await }
         });
         tasks.close();
         let served = crate::serve(listener, state, limits, shutdown.clone().cancelled_owned());

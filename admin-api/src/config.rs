@@ -170,6 +170,12 @@ pub struct Config {
     #[arg(long, env = "LINK_RECONCILE_INTERVAL", default_value = "1h", value_parser = parse_duration, global = true)]
     pub link_reconcile_interval: Duration,
 
+    /// How long visit events are kept (e.g. `90d`); older visits are
+    /// dropped a day at a time, whole partitions. Unset: kept for ever.
+    /// Audit events and the rollups behind the stats are never dropped.
+    #[arg(long, env = "EVENTS_RETENTION", value_parser = parse_duration, global = true)]
+    pub events_retention: Option<Duration>,
+
     /// Attempts at writing a visit Postgres refuses (a value out of range, a
     /// character it cannot store) before it is moved to the dead-letter
     /// stream, so that one bad visit never stops the drain.
@@ -236,6 +242,12 @@ impl Config {
         }
         if self.drain_claim_idle < Duration::from_secs(1) {
             bail!("DRAIN_CLAIM_IDLE must be at least 1s");
+        }
+        if self
+            .events_retention
+            .is_some_and(|retention| retention < Duration::from_secs(86_400))
+        {
+            bail!("EVENTS_RETENTION must be at least 1d (visits are dropped a day at a time)");
         }
         if self.link_reconcile_interval < Duration::from_secs(1) {
             bail!("LINK_RECONCILE_INTERVAL must be at least 1s");

@@ -7,6 +7,7 @@ pub mod events;
 pub mod imports;
 pub mod link_list;
 pub mod outbox;
+pub mod partitions;
 pub mod rollups;
 pub mod urls;
 pub mod users;

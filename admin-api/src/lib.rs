@@ -17,6 +17,7 @@ mod link_sync;
 mod link_write;
 mod metrics;
 mod pagination;
+mod partitions;
 mod patch;
 mod rollups;
 mod server;
@@ -158,6 +159,7 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
     settings.write_rate = config.write_rate;
     settings.request_timeout = config.request_timeout;
     settings.body_timeout = config.body_timeout;
+    settings.events_retention = config.events_retention;
     settings.console = console::ConsoleSettings {
         key: config
             .console_secret
@@ -213,6 +215,11 @@ pub fn build(
         settings.link_sync,
         metrics.registry_mut(),
     );
+    let partitions = crate::partitions::VisitPartitions::new(
+        pool.clone(),
+        settings.events_retention,
+        metrics.registry_mut(),
+    );
     let drain = drain.map(|(valkey, settings)| {
         Drain::new(valkey, pool.clone(), settings, metrics.registry_mut())
     });
@@ -223,6 +230,7 @@ pub fn build(
         settings: Arc::new(settings),
         metrics: Arc::new(metrics),
         links: Arc::new(links),
+        partitions: Arc::new(partitions),
     };
     (state, drain)
 }

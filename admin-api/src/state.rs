@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Write-through of link records to Valkey.
     pub links: Arc<LinkSync>,
+    /// The visit history's partitions and their retention.
+    pub partitions: Arc<crate::partitions::VisitPartitions>,
     /// Rate limits and the import slot.
     pub limits: Arc<Limits>,
     /// Stored API keys, cached for authentication.
@@ -58,6 +60,8 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// How web console sessions are signed and kept.
     pub console: crate::console::ConsoleSettings,
+    /// How long visit events are kept (`None`: for ever).
+    pub events_retention: Option<Duration>,
 }
 
 impl Settings {
@@ -86,6 +90,7 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(120),
             console: crate::console::ConsoleSettings::default(),
+            events_retention: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Queries on `events`: the audit trail and, later, visits.
+//! Queries on `events`: the audit trail (partition `events_audit`) and the
+//! visits (`events_visits`, partitioned by day), read together as one table.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -230,7 +231,9 @@ pub struct VisitColumns {
 }
 
 /// Writes visits as `redirect` events, skipping visits already written (a
-/// redone batch) and visits of links that do not exist here. The event's
+/// redone batch: a visit keeps its time, so its first copy is in the same
+/// day's partition, under the same key) and visits of links that do not
+/// exist here. The event's
 /// `original_url` is the link's (visits do not carry it: the link is here).
 /// Returns the ids of the visits written.
 pub async fn insert_visits(
@@ -238,13 +241,13 @@ pub async fn insert_visits(
     rows: &VisitColumns,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar!(
-        r#"INSERT INTO events (url_id, user_id, event_type, occurred_at, details, visit_id)
+        r#"INSERT INTO events_visits (url_id, user_id, event_type, occurred_at, details, visit_id)
          SELECT v.url_id, v.user_id, 'redirect', v.occurred_at,
                 v.details || jsonb_build_object('original_url', u.original_url), v.visit_id
          FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[], $4::jsonb[], $5::text[])
               AS v(url_id, user_id, occurred_at, details, visit_id)
          JOIN urls u ON u.id = v.url_id AND u.user_id = v.user_id
-         ON CONFLICT (visit_id) DO NOTHING
+         ON CONFLICT (visit_id, occurred_at) DO NOTHING
          RETURNING visit_id AS "visit_id!""#,
         &rows.url_ids,
         &rows.user_ids,

@@ -324,7 +324,9 @@ pub async fn first_event_rewritten(
 /// Inserts the rows whose ids are new; existing events are left as they are
 /// (the caller has checked that they match). The import's event writes are
 /// all here.
-/// Each row records `actor`, the import's (`import:<key name>`).
+/// Each row records `actor`, the import's (`import:<key name>`). A
+/// partitioned table has no unique key on the id alone: the check for an
+/// existing id runs under the import's lock on `events`.
 pub async fn insert_new_events(
     db: impl PgExecutor<'_>,
     rows: &EventColumns,
@@ -337,7 +339,7 @@ pub async fn insert_new_events(
          FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
                      $5::timestamptz[], $6::jsonb[])
               AS r(id, url_id, user_id, event_type, occurred_at, details)
-         ON CONFLICT (id) DO NOTHING",
+         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.id)",
         &rows.ids,
         &rows.url_ids as &[Option<i64>],
         &rows.user_ids as &[Option<i64>],

@@ -16,16 +16,24 @@ use crate::support::{PUBLIC_BASE, TestApp, test_valkey};
 
 const STREAMS: usize = 2;
 
-/// An app and a drain on the same database and Valkey namespace.
-fn app_and_drain(pool: PgPool, max_deliveries: u32) -> (TestApp, Drain, Valkey) {
-    let valkey = test_valkey();
-    let settings = DrainSettings {
+/// The settings of a test's drain: one worker on `STREAMS` streams.
+pub fn drain_settings() -> DrainSettings {
+    DrainSettings {
         consumer: "test-drain".into(),
         workers: 1,
         streams: STREAMS,
         batch: 16,
         claim_idle: Duration::from_secs(30),
+        max_deliveries: 5,
+    }
+}
+
+/// An app and a drain on the same database and Valkey namespace.
+pub fn app_and_drain(pool: PgPool, max_deliveries: u32) -> (TestApp, Drain, Valkey) {
+    let valkey = test_valkey();
+    let settings = DrainSettings {
         max_deliveries,
+        ..drain_settings()
     };
     let (state, drain) = admin_api::build(
         pool.clone(),
@@ -37,7 +45,7 @@ fn app_and_drain(pool: PgPool, max_deliveries: u32) -> (TestApp, Drain, Valkey) 
     (app, drain.expect("a drain was asked for"), valkey)
 }
 
-fn visit(id: &str, link: &Value) -> Visit {
+pub fn visit(id: &str, link: &Value) -> Visit {
     Visit {
         visit_id: id.into(),
         short_code: link["short_code"].as_str().expect("code").into(),
@@ -54,7 +62,7 @@ fn visit(id: &str, link: &Value) -> Visit {
 
 /// Rounds until one reads nothing; returns what they did, failed rounds
 /// included (as a drain's loop would retry them).
-async fn drain_until_idle(drain: &mut Drain) -> (u64, u64, usize) {
+pub async fn drain_until_idle(drain: &mut Drain) -> (u64, u64, usize) {
     let (mut written, mut dead, mut failures) = (0, 0, 0);
     for _ in 0..100 {
         match drain.drain_once().await {
@@ -77,7 +85,7 @@ async fn redirect_events(app: &TestApp, link: &Value) -> i64 {
         .expect("count")
 }
 
-async fn total_visits(app: &TestApp, link: &Value) -> i64 {
+pub async fn total_visits(app: &TestApp, link: &Value) -> i64 {
     let stats = app
         .get(&format!(
             "/urls/{}/stats",
@@ -281,7 +289,7 @@ async fn app_metric(app: &TestApp, name: &str) -> i64 {
 }
 
 /// Pushes owned visits the way the redirector pushes its encoded ones.
-async fn push_visits(valkey: &Valkey, visits: &[Visit]) -> redis::RedisResult<()> {
+pub async fn push_visits(valkey: &Valkey, visits: &[Visit]) -> redis::RedisResult<()> {
     let encoded: Vec<EncodedVisit> = visits
         .iter()
         .map(|v| EncodedVisit::of(v, STREAMS))

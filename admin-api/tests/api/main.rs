@@ -25,6 +25,7 @@ mod keys;
 mod limits;
 mod link_sync;
 mod pagination;
+mod partitions;
 mod probes;
 mod roles;
 mod server;
