@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 
+import history
 import policy
 import scaling
 
@@ -34,6 +35,7 @@ TARGET = "https://example.com/landing/{}"
 
 PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss", "policy"]
 PHASES += scaling.PHASES
+PHASES += history.PHASES
 
 
 def log(message):
@@ -413,14 +415,14 @@ def stats_read_time(admin, code, url_id, visits, samples):
     return percentile(timings, 50), percentile(timings, 99)
 
 
-def prefill_streams(workdir, url_id, count, streams=4, per_entry=512):
+def prefill_streams(workdir, url_id, count, streams=4, per_entry=512, prefix="bench"):
     """Writes `count` visits straight into the visit streams (redis-cli
     --pipe), `per_entry` visits per entry as a loaded redirector pushes them."""
     resp = os.path.join(workdir, "visits.resp")
     now_ms = int(time.time() * 1000)
     with open(resp, "wb") as f:
         for first in range(0, count, per_entry):
-            batch = [{"id": f"bench-{n}", "c": "bench", "u": url_id, "o": 1, "t": TARGET.format(url_id), "ts": now_ms,
+            batch = [{"id": f"{prefix}-{n}", "c": "bench", "u": url_id, "o": 1, "t": TARGET.format(url_id), "ts": now_ms,
                       "a": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
                       "p": f"10.{n % 250}.{n % 200}.0/24"} for n in range(first, min(count, first + per_entry))]
             parts = ["XADD", f"visits:{(first // per_entry) % streams}", "*", "v",
@@ -467,6 +469,7 @@ def main():
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated subset of: {', '.join(PHASES)} (default: all)")
     scaling.add_arguments(parser)
+    history.add_arguments(parser)
     parser.add_argument("--workdir", required=True)
     policy.add_arguments(parser)
     args = parser.parse_args()
@@ -538,6 +541,9 @@ def run(args, procs, figures):
     admin_process = scaling.run(sys.modules[__name__], args, procs, figures, admin=admin, admin_process=admin_process,
                                 redirector=redirector, redirector_process=redirector_process, nginx_port=nginx_port,
                                 nginx_process=nginx_process, paths=paths)
+    # Last: it empties the visit history.
+    if "history" in args.phases:
+        history.run(sys.modules[__name__], args, procs, figures, admin_process, admin_port)
 
 
 def cache_hits(args, figures, admin, admin_pid, redirector, nginx_port, paths):
@@ -683,6 +689,7 @@ def print_table(args, f):
         lines.append(f"  redirector RSS             {rss / 2**20:.1f} MiB with {total} links cached (at start {base / 2**20:.1f} MiB)")
     lines += policy.table_lines(f)
     lines.extend(scaling.table_lines(args, f))
+    lines.extend(history.table_lines(args, f))
     for name, ok in f.get("checks", {}).items():
         lines.append(f"  check: {name}: {'yes' if ok else 'NO'}")
     print("\n".join(lines))

@@ -39,7 +39,8 @@ if ((smoke)); then
   set -- --links 2000 --rounds 1 --warmup 1 --seconds 1 --drain-visits 5000 \
     --visibility-samples 20 --rss-links 4000 --sweep-connections 16,256 \
     --scale-processes 1,2 --growth-links 1000,3000 --smoke \
-    --policy-links 100000 --policy-requests 500000 "$@"
+    --policy-links 100000 --policy-requests 500000 \
+    --history-visits 20000 --history-drain-visits 5000 "$@"
 else
   build+=(--release)
 fi

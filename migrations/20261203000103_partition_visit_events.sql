@@ -3,9 +3,10 @@
 -- `events_audit`, kept for ever; visits in `events_visits`, partitioned by
 -- day (UTC) of `occurred_at`, which the admin API creates ahead of need and
 -- drops whole past `EVENTS_RETENTION`. The existing table becomes the one
--- partition of the visits before the cutover (the end of the day after the
--- newest event), once its audit rows have moved: nothing is copied but the
--- audit trail, and the existing indexes are reused. The lock is held while
+-- partition of the visits before the cutover (this moment, or just after
+-- the newest event if one lies ahead), once its audit rows have moved:
+-- nothing is copied but the audit trail, and the existing indexes are
+-- reused. New visits go to a partition of their own from the cutover on. The lock is held while
 -- the audit rows move and the old rows are checked against their bounds
 -- (two sequential reads; the README gives the time for 10M rows).
 LOCK TABLE events IN ACCESS EXCLUSIVE MODE;
@@ -61,11 +62,15 @@ CREATE TABLE events_visits_default PARTITION OF events_visits DEFAULT;
 DO $$
 DECLARE
     cutover TIMESTAMPTZ := greatest(
-        date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day',
-        (SELECT date_trunc('day', max(occurred_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day'
-           FROM events_visits_before));
+        now(),
+        (SELECT max(occurred_at) + interval '1 microsecond' FROM events_visits_before));
+    day_end TIMESTAMPTZ := date_trunc('day', cutover AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day';
 BEGIN
     EXECUTE format(
         'ALTER TABLE events_visits ATTACH PARTITION events_visits_before FOR VALUES FROM (MINVALUE) TO (%L)',
         cutover);
+    -- The rest of the cutover's day; the admin API adds the days after it.
+    EXECUTE format(
+        'CREATE TABLE %I PARTITION OF events_visits FOR VALUES FROM (%L) TO (%L)',
+        'events_visits_p' || to_char(cutover AT TIME ZONE 'UTC', 'YYYYMMDD'), cutover, day_end);
 END $$;

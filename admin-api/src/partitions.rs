@@ -28,31 +28,44 @@ const RETRY_AFTER: Duration = Duration::from_secs(60);
 /// one): a busy table costs a retry, never a stalled drain.
 const LOCK_TIMEOUT: &str = "5s";
 
+/// A partition to add: `[from, to)`, at most one UTC day, named by its day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub day: NaiveDate,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
 /// What a round should do, worked out from the partitions there are.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Days whose partition is missing, in order.
-    pub add: Vec<NaiveDate>,
+    /// Partitions missing, in order: the rest of the day where the last one
+    /// ends, then whole days.
+    pub add: Vec<Span>,
     /// Partitions wholly older than the retention.
     pub drop: Vec<String>,
     /// Visits before this are past retention (None: kept for ever).
     pub cutoff: Option<DateTime<Utc>>,
 }
 
-/// The plan for `existing` at `now`: every day from the end of the last
-/// partition (or today) up to `DAYS_AHEAD` days ahead, and the partitions
-/// that end at or before `now - retention`.
+/// The plan for `existing` at `now`: from where the last partition ends
+/// (today's start if that is earlier) up to the end of the day `DAYS_AHEAD`
+/// days ahead, and the partitions that end at or before `now - retention`.
 pub fn plan(existing: &[Partition], now: DateTime<Utc>, retention: Option<Duration>) -> Plan {
-    let today = now.date_naive();
-    let covered_until = existing.iter().filter_map(|p| p.to).max();
-    let mut day = covered_until.map_or(today, |to| to.date_naive()).max(today);
+    let start_of = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let today = start_of(now.date_naive());
+    let horizon = today + chrono::Duration::days(DAYS_AHEAD + 1);
+    let mut from = existing
+        .iter()
+        .filter_map(|p| p.to)
+        .max()
+        .map_or(today, |to| to.max(today));
     let mut add = Vec::new();
-    while day <= today + chrono::Duration::days(DAYS_AHEAD) {
-        add.push(day);
-        day = day.succ_opt().unwrap_or(day);
-        if add.len() > 366 {
-            break;
-        }
+    while from < horizon {
+        let day = from.date_naive();
+        let to = start_of(day) + chrono::Duration::days(1);
+        add.push(Span { day, from, to });
+        from = to;
     }
     let cutoff = retention.and_then(|r| chrono::Duration::from_std(r).ok().map(|r| now - r));
     let drop = existing
@@ -155,10 +168,10 @@ impl VisitPartitions {
             ran: true,
             ..Maintained::default()
         };
-        for day in &plan.add {
-            let name = partitions::add_day(&mut tx, *day)
+        for span in &plan.add {
+            let name = partitions::add(&mut tx, span.day, span.from, span.to)
                 .await
-                .with_context(|| format!("while adding the visit partition of {day}"))?;
+                .with_context(|| format!("while adding the visit partition of {}", span.day))?;
             done.added.push(name);
         }
         for name in &plan.drop {
@@ -236,25 +249,38 @@ mod tests {
             to: Some(at("2026-12-03T00:00:00Z")),
         };
         let plan = plan(&[before], now, None);
-        assert_eq!(
-            plan.add.first().map(ToString::to_string).as_deref(),
-            Some("2026-12-03")
-        );
-        assert_eq!(
-            plan.add.last().map(ToString::to_string).as_deref(),
-            Some("2026-12-09")
-        );
+        let days: Vec<String> = plan.add.iter().map(|s| s.day.to_string()).collect();
+        assert_eq!(days.first().map(String::as_str), Some("2026-12-03"));
+        assert_eq!(days.last().map(String::as_str), Some("2026-12-09"));
         assert!(
             plan.drop.is_empty() && plan.cutoff.is_none(),
             "kept for ever"
         );
 
-        let fresh = plan_for_nothing(now);
+        let fresh = super::plan(&[], now, None);
         assert_eq!(fresh.add.len(), 8, "today and seven days ahead");
+        assert_eq!(fresh.add[0].from, at("2026-12-02T00:00:00Z"));
     }
 
-    fn plan_for_nothing(now: DateTime<Utc>) -> Plan {
-        plan(&[], now, None)
+    #[test]
+    fn a_history_cut_over_mid_day_is_followed_by_the_rest_of_that_day() {
+        let now = at("2026-12-02T10:00:00Z");
+        let before = Partition {
+            name: "events_visits_before".into(),
+            from: None,
+            to: Some(at("2026-12-02T09:30:00Z")),
+        };
+        let plan = plan(&[before], now, None);
+        assert_eq!(
+            plan.add[0],
+            Span {
+                day: "2026-12-02".parse().expect("a day"),
+                from: at("2026-12-02T09:30:00Z"),
+                to: at("2026-12-03T00:00:00Z"),
+            }
+        );
+        assert_eq!(plan.add[1].from, at("2026-12-03T00:00:00Z"));
+        assert_eq!(plan.add.len(), 8);
     }
 
     #[test]

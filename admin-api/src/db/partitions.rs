@@ -43,16 +43,30 @@ pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Partition>> {
     .await
 }
 
-/// Adds day `day`'s partition: made apart and attached, which blocks no
-/// visit being written (attaching takes a lock that lets inserts go on);
-/// its indexes are made as it attaches, on an empty table.
-pub async fn add_day(db: &mut sqlx::PgConnection, day: NaiveDate) -> sqlx::Result<String> {
+/// Adds the partition of `[from, to)`, named by `day`: made apart and
+/// attached, which blocks no visit being written (attaching takes a lock
+/// that lets inserts go on); its indexes are made as it attaches. Visits of
+/// that span kept meanwhile in the default partition move into it first
+/// (else Postgres would refuse to attach it).
+pub async fn add(
+    db: &mut sqlx::PgConnection,
+    day: NaiveDate,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> sqlx::Result<String> {
     let name = day_name(day);
-    let from = day.and_time(chrono::NaiveTime::MIN).and_utc();
-    let to = from + chrono::Duration::days(1);
     sqlx::query(&format!(
         "CREATE TABLE {name} (LIKE events_visits INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
     ))
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(&format!(
+        "WITH moved AS (DELETE FROM events_visits_default
+                        WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING *)
+         INSERT INTO {name} SELECT * FROM moved"
+    ))
+    .bind(from)
+    .bind(to)
     .execute(&mut *db)
     .await?;
     sqlx::query(&format!(

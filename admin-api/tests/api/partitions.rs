@@ -49,18 +49,18 @@ async fn visits_land_in_their_days_partition_and_count_once_however_often_delive
     drain_until_idle(&mut drain).await;
 
     let placed = partitions_of_visits(&app, &link).await;
-    let later_day = DateTime::from_timestamp_millis(later.at_ms).expect("time");
+    let day_of = |at_ms: i64| {
+        let at = DateTime::from_timestamp_millis(at_ms).expect("time");
+        format!("events_visits_p{}", at.format("%Y%m%d"))
+    };
     assert_eq!(
         placed,
         [
             ("v-earlier".to_owned(), "events_visits_before".to_owned()),
-            (
-                "v-later".to_owned(),
-                format!("events_visits_p{}", later_day.format("%Y%m%d"))
-            ),
-            ("v-now".to_owned(), "events_visits_before".to_owned()),
+            ("v-later".to_owned(), day_of(later.at_ms)),
+            ("v-now".to_owned(), day_of(now.timestamp_millis())),
         ],
-        "the history before partitioning runs to the end of tomorrow"
+        "the history before partitioning ends when the migration ran"
     );
     assert_eq!(total_visits(&app, &link).await, 3);
 }
@@ -248,4 +248,37 @@ async fn an_installation_from_before_partitioning_migrates_with_its_events(pool:
     .await
     .expect("a redelivered old visit");
     assert_eq!(again.rows_affected(), 0, "an old visit still counts once");
+}
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn visits_kept_for_a_day_without_a_partition_move_into_it_when_it_is_added(pool: PgPool) {
+    let (app, mut drain, valkey) = app_and_drain(pool, 5);
+    let now = Utc::now();
+    app.state.partitions.maintain(now).await.expect("maintain");
+    let user = app.create_user("alice", "alice@example.com").await;
+    let link = app.create_url(user, "https://example.com/far-ahead").await;
+    // Twenty days ahead: past the week of partitions made so far.
+    let mut ahead = visit("v-ahead", &link);
+    ahead.at_ms += 20 * DAY_MS;
+    push_visits(&valkey, &[ahead.clone()]).await.expect("XADD");
+    drain_until_idle(&mut drain).await;
+    assert_eq!(
+        partitions_of_visits(&app, &link).await,
+        [("v-ahead".to_owned(), "events_visits_default".to_owned())]
+    );
+    // Two weeks on, the round adds that day and takes its visit along.
+    let done = app
+        .state
+        .partitions
+        .maintain(now + chrono::Duration::days(14))
+        .await
+        .expect("maintain");
+    let day = DateTime::from_timestamp_millis(ahead.at_ms).expect("time");
+    let name = format!("events_visits_p{}", day.format("%Y%m%d"));
+    assert!(done.added.contains(&name), "{done:?}");
+    assert_eq!(
+        partitions_of_visits(&app, &link).await,
+        [("v-ahead".to_owned(), name)]
+    );
+    assert_eq!(total_visits(&app, &link).await, 1);
 }
