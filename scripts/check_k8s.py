@@ -591,8 +591,42 @@ def check_scaling(m: Manifests, r: Report) -> None:
             if isinstance(min_available, int):
                 r.check(min_available < floor,
                         f"{what}: minAvailable {min_available} >= {floor} replicas blocks every drain")
-    for name in ("admin-api", "redirector"):
+    for name in ("admin-api", "redirector", "valkey"):
         r.check(name in covered, f"no PodDisruptionBudget for {name}")
+
+
+def check_valkey_cluster(m: Manifests, r: Report, config: dict) -> None:
+    """The Valkey Cluster: the StatefulSet runs cluster mode on its volume,
+    authenticates replication, spreads its pods; the ConfigMap names every
+    pod as a seed and asks a replica's acknowledgement; a Job creates it."""
+    sts = m.get("StatefulSet", "valkey")
+    if not r.check(sts is not None, "no StatefulSet valkey"):
+        return
+    replicas = dig(sts, "spec", "replicas", default=1)
+    r.check(replicas >= 6 and replicas % 2 == 0,
+            f"valkey: {replicas} pods cannot be three primaries with a replica each")
+    script = " ".join(str(a) for c in containers(sts) for a in (c.get("command") or []) + (c.get("args") or []))
+    args = script.split()
+    for flag, value in (("--cluster-enabled", "yes"), ("--cluster-preferred-endpoint-type", "hostname")):
+        r.check(flag in args and args[args.index(flag) + 1:][:1] == [value], f"valkey: must run with {flag} {value}")
+    r.check("--cluster-config-file" in args and args[args.index("--cluster-config-file") + 1].startswith("/data/"),
+            "valkey: the cluster state (--cluster-config-file) must live on the volume (/data)")
+    r.check("--masteruser" in args and "--masterauth" in args and "user replication on" in script,
+            "valkey: replicas must authenticate to their primary (--masteruser/--masterauth, an ACL user)")
+    r.check("--cluster-announce-hostname" in args, "valkey: nodes must announce their stable DNS names")
+    anti = dig(pod_spec(sts), "affinity", "podAntiAffinity", default={})
+    r.check(bool(anti), "valkey: no pod anti-affinity (a node failure could take a primary and its replica)")
+    service = dig(sts, "spec", "serviceName", default="")
+    expected = [f"valkey-{i}.{service}:6379" for i in range(replicas)]
+    r.check(config.get("REDIS_CLUSTER_NODES", "").split(",") == expected,
+            f"ConfigMap: REDIS_CLUSTER_NODES must name every Valkey pod: {','.join(expected)}")
+    acks = config.get("VALKEY_REPLICA_ACKS", "0")
+    r.check(acks.isdigit() and int(acks) >= 1,
+            "ConfigMap: VALKEY_REPLICA_ACKS must be at least 1 on a cluster (a failover would lose writes)")
+    job = m.get("Job", "valkey-cluster-create")
+    job_script = " ".join(str(a) for c in containers(job or {}) for a in (c.get("command") or []) + (c.get("args") or []))
+    r.check(job is not None and "--cluster create" in job_script and "--cluster-replicas 1" in job_script,
+            "no Job valkey-cluster-create running `valkey-cli --cluster create ... --cluster-replicas 1`")
 
 
 # ---------------------------------------------------------------- CRDs
@@ -846,8 +880,10 @@ def check_network_policies(m: Manifests, r: Report) -> None:
 
     valkey = workloads.get("valkey", {})
     sources = set().union(*[peer_pods(p) for p in peers_into(valkey)]) if valkey else set()
-    r.check(bool(sources) and sources <= app_names,
-            f"NetworkPolicy: Valkey must be reachable only from admin-api and redirector, not {sorted(sources)}")
+    valkey_peers = app_names | {"valkey", "valkey-cluster-create"}
+    r.check(bool(sources) and app_names <= sources <= valkey_peers,
+            f"NetworkPolicy: Valkey must be reachable from admin-api and redirector, and otherwise only "
+            f"from its own pods and the cluster create Job, not {sorted(sources)}")
     if postgres_labels:
         # 5432 from pods of the namespace: only the apps, the migration Job and the instances.
         from_pods = set()
@@ -889,6 +925,7 @@ def run_checks(m: Manifests, r: Report) -> None:
     check_workloads(m, r, config)
     check_app_env(m, r, config)
     check_statefulsets(m, r)
+    check_valkey_cluster(m, r, config)
     check_config_refs(m, r)
     check_services(m, r)
     check_scaling(m, r)
