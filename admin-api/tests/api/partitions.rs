@@ -6,15 +6,35 @@
 
 use std::time::Duration;
 
-use admin_api::Settings;
+use admin_api::{Drain, Settings};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use shared::valkey::Valkey;
+use shared::visit::Visit;
 use sqlx::PgPool;
 
 use crate::drain::{app_and_drain, drain_until_idle, push_visits, total_visits, visit};
 use crate::support::{PUBLIC_BASE, TestApp, test_valkey};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// A visit of `link` `days` from now (before it when negative), pushed and
+/// drained.
+async fn drain_visit_on_day(
+    valkey: &Valkey,
+    drain: &mut Drain,
+    link: &Value,
+    id: &str,
+    days: i64,
+) -> Visit {
+    let mut one = visit(id, link);
+    one.at_ms += days * DAY_MS;
+    push_visits(valkey, std::slice::from_ref(&one))
+        .await
+        .expect("XADD");
+    drain_until_idle(drain).await;
+    one
+}
 
 /// The partition each of the link's visits is in, by visit id.
 async fn partitions_of_visits(app: &TestApp, link: &Value) -> Vec<(String, String)> {
@@ -77,11 +97,8 @@ async fn events_are_listed_in_id_order_across_partitions(pool: PgPool) {
     let link = app.create_url(user, "https://example.com/order").await;
     // Pushed one at a time, so that ids follow this order while the days
     // jump between partitions.
-    for (i, days) in [5_i64, -300, 2, 0, 6].iter().enumerate() {
-        let mut one = visit(&format!("v-{i}"), &link);
-        one.at_ms += days * DAY_MS;
-        push_visits(&valkey, &[one]).await.expect("XADD");
-        drain_until_idle(&mut drain).await;
+    for (i, days) in [5_i64, -300, 2, 0, 6].into_iter().enumerate() {
+        drain_visit_on_day(&valkey, &mut drain, &link, &format!("v-{i}"), days).await;
     }
     let mut seen = Vec::new();
     let mut after = 0;
@@ -151,10 +168,7 @@ async fn retention_drops_whole_days_of_visits_and_keeps_audit_events_and_stats(p
     );
     assert!(partitions_of_visits(&app, &link).await.is_empty());
     // A visit of a dropped day arriving late is kept apart, then cleared.
-    let mut late = visit("v-late", &link);
-    late.at_ms += DAY_MS;
-    push_visits(&valkey, &[late]).await.expect("XADD");
-    drain_until_idle(&mut drain).await;
+    drain_visit_on_day(&valkey, &mut drain, &link, "v-late", 1).await;
     assert_eq!(
         partitions_of_visits(&app, &link).await,
         [("v-late".to_owned(), "events_visits_default".to_owned())]
@@ -258,10 +272,7 @@ async fn visits_kept_for_a_day_without_a_partition_move_into_it_when_it_is_added
     let user = app.create_user("alice", "alice@example.com").await;
     let link = app.create_url(user, "https://example.com/far-ahead").await;
     // Twenty days ahead: past the week of partitions made so far.
-    let mut ahead = visit("v-ahead", &link);
-    ahead.at_ms += 20 * DAY_MS;
-    push_visits(&valkey, &[ahead.clone()]).await.expect("XADD");
-    drain_until_idle(&mut drain).await;
+    let ahead = drain_visit_on_day(&valkey, &mut drain, &link, "v-ahead", 20).await;
     assert_eq!(
         partitions_of_visits(&app, &link).await,
         [("v-ahead".to_owned(), "events_visits_default".to_owned())]
