@@ -187,6 +187,11 @@ impl LinkSync {
                         "link write-through failed; the outbox keeps it for a retry"
                     );
                     self.metrics.failures.inc();
+                    // Valkey may hold the new records all the same (written
+                    // on a primary whose replica did not confirm in time):
+                    // the redirectors drop what they cached and read again,
+                    // at the price of one lookup each.
+                    self.announce(chunk, &[], false).await;
                 }
             }
         }
@@ -262,10 +267,10 @@ impl LinkSync {
     /// `wait`, until every subscribed redirector confirmed, at most
     /// `LINK_SYNC_WAIT`.
     async fn announce(&self, codes: &[String], versions: &[i64], wait: bool) {
-        let chunks = codes
-            .chunks(CODES_PER_MESSAGE)
-            .zip(versions.chunks(CODES_PER_MESSAGE));
-        for (chunk, chunk_versions) in chunks {
+        for (i, chunk) in codes.chunks(CODES_PER_MESSAGE).enumerate() {
+            let first = i * CODES_PER_MESSAGE;
+            // No versions: evict whatever is cached.
+            let chunk_versions = versions.get(first..first + chunk.len()).unwrap_or(&[]);
             let id = format!("{:016x}", rand::random::<u64>());
             let pending = if wait {
                 self.confirmations.expect(&id)
