@@ -7,7 +7,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hyper::{Method, Request, Response};
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -49,6 +50,8 @@ pub struct Parts {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Head size bounds and per-client rate limits.
     pub limits: RequestLimits,
+    /// Where unknown codes are sent instead of a 404 (`NOT_FOUND_REDIRECT`).
+    pub not_found_redirect: Option<HeaderValue>,
 }
 
 /// The request handler and everything it reads.
@@ -82,6 +85,7 @@ struct Inner {
     limits: RequestLimits,
     rate_limits: Arc<RateLimits>,
     connections: ConnectionMetrics,
+    not_found_redirect: Option<HeaderValue>,
 }
 
 impl App {
@@ -154,6 +158,7 @@ impl App {
             limits: parts.limits,
             rate_limits,
             connections,
+            not_found_redirect: parts.not_found_redirect,
         };
         Self {
             valkey: inner.valkey.clone(),
@@ -272,12 +277,18 @@ impl App {
                 }
                 respond::redirect(link.status, &link.location)
             }
+            // Unknown codes (deleted ones included) go where the operator
+            // says, if anywhere; links that exist but do not redirect now
+            // (inactive, expired) stay 404. Either way the flood limit holds.
             _ => match self
                 .inner
                 .rate_limits
                 .spend(Limit::not_found, peer, request.headers())
             {
-                Ok(()) => respond::not_found(),
+                Ok(()) => match (&entry, &self.inner.not_found_redirect) {
+                    (None, Some(location)) => respond::redirect(StatusCode::FOUND, location),
+                    _ => respond::not_found(),
+                },
                 Err(wait) => respond::too_many_requests(wait),
             },
         }

@@ -73,6 +73,7 @@ impl Application {
                 visits,
                 trusted_proxies: config.trusted_proxies.0.clone(),
                 limits: config.request_limits(),
+                not_found_redirect: config.not_found_redirect()?,
             },
         );
         let (listeners, port) = shared::listener::bind_reuse_port(

@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "REDIRECTOR_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub cache_ttl: Duration,
 
+    /// Where unknown codes are sent (302) instead of a 404 JSON error: an
+    /// absolute http(s) URL. Unset (the default): 404, as the contract says.
+    #[arg(long, env = "NOT_FOUND_REDIRECT")]
+    pub not_found_redirect: Option<String>,
+
     /// How long an unknown code is remembered as unknown.
     #[arg(long, env = "REDIRECTOR_NEGATIVE_TTL", default_value = "30s", value_parser = parse_duration)]
     pub negative_ttl: Duration,
@@ -156,6 +161,7 @@ impl Config {
                 bail!("{name} must be more than zero");
             }
         }
+        self.not_found_redirect()?;
         if self.subscription_silence < Duration::from_secs(2) {
             bail!(
                 "REDIRECTOR_SUBSCRIPTION_SILENCE must be at least 2s (the heartbeat beats every second)"
@@ -165,6 +171,22 @@ impl Config {
             bail!("REDIRECTOR_MAX_HEADER_BYTES must be between 1KiB and 1MiB");
         }
         Ok(())
+    }
+
+    /// `NOT_FOUND_REDIRECT` as a `Location` value; an empty setting is none.
+    pub fn not_found_redirect(&self) -> anyhow::Result<Option<hyper::header::HeaderValue>> {
+        let Some(target) = self.not_found_redirect.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(target)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        let Some(parsed) = parsed else {
+            bail!("NOT_FOUND_REDIRECT must be an absolute http(s) URL");
+        };
+        hyper::header::HeaderValue::from_str(parsed.as_str())
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("NOT_FOUND_REDIRECT cannot be a Location header"))
     }
 
     /// What the accept loop allows each connection.
@@ -292,6 +314,9 @@ mod tests {
             &["--header-read-timeout", "0s"],
             &["--max-header-bytes", "100"],
             &["--max-header-bytes", "2MiB"],
+            &["--not-found-redirect", "/home"],
+            &["--not-found-redirect", "ftp://example.com/"],
+            &["--not-found-redirect", "javascript:alert(1)"],
         ] {
             assert!(
                 parse(args).expect("parses").validate().is_err(),
@@ -300,6 +325,17 @@ mod tests {
         }
         let off = parse(&["--db-fallback", "false"]).expect("parses");
         assert!(!off.db_fallback);
+        let home = parse(&[
+            "--not-found-redirect",
+            "https://example.com/where?from=short",
+        ])
+        .expect("parses");
+        assert_eq!(
+            home.not_found_redirect()
+                .expect("valid")
+                .map(|v| v.as_bytes().to_vec()),
+            Some(b"https://example.com/where?from=short".to_vec())
+        );
     }
 
     #[test]

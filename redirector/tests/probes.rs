@@ -61,6 +61,7 @@ fn app(redis_url: &str, database_url: Option<&str>) -> App {
         visits,
         trusted_proxies: Vec::new(),
         limits: RequestLimits::default(),
+        not_found_redirect: None,
     };
     App::new(registry, parts)
 }

@@ -156,3 +156,41 @@ async fn an_expired_link_stops_redirecting() {
         .await;
     system.stop().await;
 }
+
+#[tokio::test]
+async fn with_not_found_redirect_unknown_and_deleted_codes_go_there_and_inactive_links_stay_404() {
+    let system = System::start_with(vec![(
+        "NOT_FOUND_REDIRECT",
+        "https://home.example/lost".to_owned(),
+    )])
+    .await;
+    let unknown = system.visit(Method::GET, "/NoSuchCode").await;
+    assert_eq!(unknown.status, StatusCode::FOUND);
+    assert_eq!(unknown.location(), Some("https://home.example/lost"));
+
+    let deleted = system.create_link("https://example.com/deleted").await;
+    let inactive = system.create_link("https://example.com/inactive").await;
+    system.delete(&format!("/urls/{}", deleted["id"])).await;
+    system
+        .update_link(&inactive["id"], &json!({"is_active": false}))
+        .await;
+    let path =
+        |link: &serde_json::Value| format!("/{}", link["short_code"].as_str().expect("code"));
+    eventually(WITHIN, || async {
+        system.visit(Method::GET, &path(&deleted)).await.location()
+            == Some("https://home.example/lost")
+    })
+    .await;
+    let reply = system.visit(Method::GET, &path(&inactive)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::NOT_FOUND,
+        "a link that exists keeps its 404"
+    );
+    // Paths that are no code at all are not sent anywhere.
+    assert_eq!(
+        system.visit(Method::GET, "/a/b/c/d").await.status,
+        StatusCode::NOT_FOUND
+    );
+    system.stop().await;
+}
