@@ -32,7 +32,7 @@ pub struct ListFilter {
 }
 
 /// A `LIKE` pattern matching `text` anywhere, its wildcards taken literally.
-fn contains_pattern(text: &str) -> String {
+pub fn contains_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -135,16 +135,19 @@ pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Op
 }
 
 /// Filters of `GET /urls`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct UrlFilter {
     pub user_id: Option<i64>,
     pub is_active: Option<bool>,
+    /// A `LIKE` pattern over code, title and destination, any case (the
+    /// trigram index's expression, so that a search is an index lookup).
+    pub pattern: Option<String>,
 }
 
 /// Live links matching `filter` with ids above `after_id`, by id.
 pub async fn list(
     db: impl PgExecutor<'_>,
-    filter: UrlFilter,
+    filter: &UrlFilter,
     after_id: i64,
     limit: i64,
     offset: i64,
@@ -157,13 +160,15 @@ pub async fn list(
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
            AND ($2::boolean IS NULL OR is_active = $2)
+           AND ($6::text IS NULL OR (short_code || ' ' || title || ' ' || original_url) ILIKE $6)
            AND id > $3
          ORDER BY id LIMIT $4 OFFSET $5",
         filter.user_id,
         filter.is_active,
         after_id,
         limit,
-        offset
+        offset,
+        filter.pattern.as_deref()
     )
     .fetch_all(db)
     .await
@@ -171,17 +176,20 @@ pub async fn list(
 
 /// How many live links match `filter`: exact up to [`EXACT_COUNT_LIMIT`],
 /// else the planner's estimate.
-pub async fn count(db: impl PgExecutor<'_> + Copy, filter: UrlFilter) -> sqlx::Result<Total> {
+pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &UrlFilter) -> sqlx::Result<Total> {
     let capped = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM (
                SELECT 1 FROM urls
                WHERE deleted_at IS NULL
                  AND ($1::bigint IS NULL OR user_id = $1)
                  AND ($2::boolean IS NULL OR is_active = $2)
+                 AND ($4::text IS NULL
+                      OR (short_code || ' ' || title || ' ' || original_url) ILIKE $4)
                LIMIT $3) AS capped"#,
         filter.user_id,
         filter.is_active,
-        EXACT_COUNT_LIMIT + 1
+        EXACT_COUNT_LIMIT + 1,
+        filter.pattern.as_deref()
     )
     .fetch_one(db)
     .await?;
@@ -192,9 +200,11 @@ pub async fn count(db: impl PgExecutor<'_> + Copy, filter: UrlFilter) -> sqlx::R
         "EXPLAIN (FORMAT JSON) SELECT 1 FROM urls
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
-           AND ($2::boolean IS NULL OR is_active = $2)",
+           AND ($2::boolean IS NULL OR is_active = $2)
+           AND ($3::text IS NULL OR (short_code || ' ' || title || ' ' || original_url) ILIKE $3)",
         filter.user_id,
-        filter.is_active
+        filter.is_active,
+        filter.pattern.as_deref()
     )
     .fetch_one(db)
     .await?;

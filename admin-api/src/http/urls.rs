@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Caller, Visible};
+use crate::db::link_list::{SEARCH_MIN_CHARS, contains_pattern};
 use crate::db::urls::{NewUrl, UrlFields, UrlFilter, UrlRow};
 use crate::db::{urls, users};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -125,6 +126,27 @@ pub struct UrlQuery {
     user_id: Option<i64>,
     /// Only active (`true`) or inactive (`false`) links.
     is_active: Option<bool>,
+    /// Text anywhere in the code, title or destination, any case; 3 to 200
+    /// characters (400 otherwise).
+    q: Option<String>,
+}
+
+/// Longest `?q=`: longer than any code or title, and a bound on the work.
+const SEARCH_MAX_CHARS: usize = 200;
+
+/// `?q=` as a search pattern (the console's rule: at least three characters,
+/// so that the trigram index can serve it); empty is no search.
+fn search_pattern(q: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(q) = q.filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = q.chars().count();
+    if !(SEARCH_MIN_CHARS..=SEARCH_MAX_CHARS).contains(&chars) {
+        return Err(ApiError::bad_request(format!(
+            "q takes {SEARCH_MIN_CHARS} to {SEARCH_MAX_CHARS} characters"
+        )));
+    }
+    Ok(Some(contains_pattern(q)))
 }
 
 fn check_url(value: &str, state: &AppState) -> ApiResult<String> {
@@ -175,16 +197,17 @@ async fn list_urls(
     let filter = UrlFilter {
         user_id,
         is_active: query.is_active,
+        pattern: search_pattern(query.q.as_deref())?,
     };
     let rows = urls::list(
         &state.pool,
-        filter,
+        &filter,
         page.after_id(),
         page.limit(),
         page.offset(),
     )
     .await?;
-    let total = urls::count(&state.pool, filter).await?;
+    let total = urls::count(&state.pool, &filter).await?;
     let items: Vec<UrlResponse> = rows
         .into_iter()
         .map(|r| UrlResponse::new(r, &state))

@@ -413,3 +413,81 @@ async fn qr_codes_come_as_svg_or_png(pool: PgPool) {
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 }
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn q_searches_code_title_and_destination_in_any_case_with_the_other_filters(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let ann = app.create_user("ann", "ann@example.com").await;
+    let bob = app.create_user("bob", "bob@example.com").await;
+    for (user, body) in [
+        (
+            ann,
+            json!({"original_url": "https://shop.example/Winter-Sale", "title": "coats"}),
+        ),
+        (
+            ann,
+            json!({"original_url": "https://example.com/a", "title": "The WINTER list"}),
+        ),
+        (
+            ann,
+            json!({"original_url": "https://example.com/b", "short_code": "winterX"}),
+        ),
+        (
+            bob,
+            json!({"original_url": "https://example.com/winter", "title": "bob's"}),
+        ),
+        (
+            ann,
+            json!({"original_url": "https://example.com/c", "title": "50% off"}),
+        ),
+        (
+            ann,
+            json!({"original_url": "https://example.com/d", "title": "500 offers"}),
+        ),
+    ] {
+        let mut body = body;
+        body["user_id"] = json!(user);
+        app.post_json("/urls", &body)
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    let found = |uri: String| {
+        let app = &app;
+        async move {
+            let reply = app.get(&uri).await;
+            reply.assert_status(StatusCode::OK);
+            let total = reply.header("x-total-count").map(str::to_owned);
+            let urls: Vec<String> = reply
+                .json()
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|u| u["original_url"].as_str().expect("url").to_owned())
+                .collect();
+            (urls, total)
+        }
+    };
+    let (all, total) = found("/urls?q=wInTeR".into()).await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(total.as_deref(), Some("4"));
+    let (anns, _) = found(format!("/urls?q=winter&user_id={ann}&per_page=2")).await;
+    assert_eq!(
+        anns,
+        ["https://shop.example/Winter-Sale", "https://example.com/a"],
+        "a page of ann's, in id order"
+    );
+    let (percent, _) = found("/urls?q=0%25%20off".into()).await;
+    assert_eq!(percent, ["https://example.com/c"], "% is taken literally");
+    for short in ["/urls?q=ab", &format!("/urls?q={}", "x".repeat(201))] {
+        let reply = app.get(short).await;
+        reply.assert_status(StatusCode::BAD_REQUEST);
+        assert!(
+            reply.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("3 to 200")),
+            "{short}"
+        );
+    }
+    let (everything, _) = found("/urls?q=".into()).await;
+    assert_eq!(everything.len(), 6, "an empty q is no search");
+}
