@@ -65,6 +65,14 @@ impl Load {
         .await;
     }
 
+    /// Stops the clients, checks that every request was redirected, and
+    /// that every redirect served became exactly one event of `url_id`.
+    pub async fn finish_exactly_once(self, system: &System, url_id: &serde_json::Value) {
+        let (served, other) = self.finish().await;
+        assert_eq!(other, 0, "every request was redirected");
+        assert_exactly_one_event_per_visit(system, url_id, served).await;
+    }
+
     /// Stops the clients; returns (redirects served, other answers).
     pub async fn finish(self) -> (u64, u64) {
         self.stop.store(true, Ordering::SeqCst);
@@ -136,9 +144,7 @@ async fn admin_killed_mid_drain_and_restarted_loses_and_doubles_nothing() {
     load.serve_more(300).await;
     system.launch(Role::Admin).await;
     load.serve_more(200).await;
-    let (served, other) = load.finish().await;
-    assert_eq!(other, 0);
-    assert_exactly_one_event_per_visit(&system, &link["id"], served).await;
+    load.finish_exactly_once(&system, &link["id"]).await;
     system.stop().await;
 }
 
@@ -159,8 +165,6 @@ async fn redirector_terminated_mid_load_flushes_every_visit() {
     load.serve_more(500).await;
     let status = system.terminate(Role::Redirector).await;
     assert!(status.success(), "a clean exit on SIGTERM: {status}");
-    let (served, other) = load.finish().await;
-    assert_eq!(other, 0);
-    assert_exactly_one_event_per_visit(&system, &link["id"], served).await;
+    load.finish_exactly_once(&system, &link["id"]).await;
     system.stop().await;
 }
