@@ -293,3 +293,56 @@ async fn visits_kept_for_a_day_without_a_partition_move_into_it_when_it_is_added
     );
     assert_eq!(total_visits(&app, &link).await, 1);
 }
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn a_round_that_fails_half_way_leaves_nothing_behind_and_the_next_one_finishes(pool: PgPool) {
+    let (app, mut drain, valkey) = app_and_drain(pool, 5);
+    let now = Utc::now();
+    app.state.partitions.maintain(now).await.expect("maintain");
+    let user = app.create_user("alice", "alice@example.com").await;
+    let link = app.create_url(user, "https://example.com/half-way").await;
+    let ahead = drain_visit_on_day(&valkey, &mut drain, &link, "v-ahead", 10).await;
+    // A table in the way of the second partition to add: the round adds the
+    // first, moves nothing yet, then fails on the second.
+    let blocked = now + chrono::Duration::days(9);
+    let name = format!("events_visits_p{}", blocked.format("%Y%m%d"));
+    sqlx::query(&format!("CREATE TABLE {name} (x int)"))
+        .execute(&app.pool)
+        .await
+        .expect("a table in the way");
+    let listed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events_visits'::regclass",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("partitions")
+    };
+    let partitions_before = listed().await;
+    let later = now + chrono::Duration::days(3);
+    assert!(app.state.partitions.maintain(later).await.is_err());
+    assert_eq!(listed().await, partitions_before, "no partition half-added");
+    assert_eq!(
+        partitions_of_visits(&app, &link).await,
+        [("v-ahead".to_owned(), "events_visits_default".to_owned())],
+        "the waiting visit did not move"
+    );
+    sqlx::query(&format!("DROP TABLE {name}"))
+        .execute(&app.pool)
+        .await
+        .expect("drop");
+    app.state
+        .partitions
+        .maintain(later)
+        .await
+        .expect("the next round");
+    let day = DateTime::from_timestamp_millis(ahead.at_ms).expect("time");
+    assert_eq!(
+        partitions_of_visits(&app, &link).await,
+        [(
+            "v-ahead".to_owned(),
+            format!("events_visits_p{}", day.format("%Y%m%d"))
+        )]
+    );
+    assert_eq!(total_visits(&app, &link).await, 1, "counted once");
+}

@@ -491,3 +491,16 @@ async fn q_searches_code_title_and_destination_in_any_case_with_the_other_filter
     let (everything, _) = found("/urls?q=".into()).await;
     assert_eq!(everything.len(), 6, "an empty q is no search");
 }
+
+#[sqlx::test(migrator = "admin_api::MIGRATOR")]
+async fn the_largest_search_a_client_can_send_is_refused_at_once_and_changes_nothing(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let before = app.row_counts().await;
+    // As long as a request head may be (64 KiB), in characters that escape.
+    let huge = "%25".repeat(20_000);
+    let started = std::time::Instant::now();
+    let reply = app.get(&format!("/urls?q={huge}")).await;
+    reply.assert_status(StatusCode::BAD_REQUEST);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(app.row_counts().await, before);
+}

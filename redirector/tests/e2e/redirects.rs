@@ -194,3 +194,30 @@ async fn with_not_found_redirect_unknown_and_deleted_codes_go_there_and_inactive
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_unknown_codes_is_limited_even_when_they_redirect_elsewhere() {
+    let system = System::start_with(vec![
+        ("NOT_FOUND_REDIRECT", "https://home.example/lost".to_owned()),
+        ("REDIRECTOR_NOT_FOUND_RATE", "1/min".to_owned()),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        statuses.push(
+            system
+                .visit(Method::GET, &format!("/flood{i:04}"))
+                .await
+                .status,
+        );
+    }
+    assert!(
+        statuses.iter().take(10).all(|s| *s == StatusCode::FOUND),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "the burst spent, the flood is refused: {statuses:?}"
+    );
+    system.stop().await;
+}
