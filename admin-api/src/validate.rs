@@ -189,6 +189,41 @@ pub fn redirect_type(value: i64) -> Result<i16, String> {
     }
 }
 
+/// Most tags on one link.
+pub const TAGS_MAX: usize = 10;
+/// Longest tag.
+pub const TAG_MAX_CHARS: usize = 32;
+
+/// One tag: 1 to 32 of `[A-Za-z0-9_-]` (case kept and significant).
+pub fn tag(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= TAG_MAX_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "each tag takes 1 to {TAG_MAX_CHARS} of letters, digits, '_' and '-'"
+        ))
+    }
+}
+
+/// A link's tags: at most 10, each a [`tag`], none twice.
+pub fn tags(values: &[String]) -> Result<(), String> {
+    if values.len() > TAGS_MAX {
+        return Err(format!("takes at most {TAGS_MAX} tags"));
+    }
+    for (i, value) in values.iter().enumerate() {
+        tag(value)?;
+        if values[..i].contains(value) {
+            return Err(format!("repeats the tag {value:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// An event type: 1 to 64 of `[A-Za-z0-9_.-]`.
 pub fn event_type(value: &str) -> Result<(), String> {
     let ok = !value.is_empty()
@@ -411,6 +446,21 @@ mod tests {
         }
         assert!(username(&"x".repeat(64)).is_ok());
         assert!(username(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn tags_are_few_short_distinct_labels() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(tags(&[]).is_ok());
+        assert!(tags(&strings(&["Q3", "launch-2026", "a_b"])).is_ok());
+        assert!(tags(&strings(&[&"x".repeat(32)])).is_ok());
+        for bad in ["", "has space", "a,b", "é", &"x".repeat(33)] {
+            assert!(tags(&strings(&[bad])).is_err(), "{bad:?}");
+        }
+        assert!(tags(&strings(&["a", "b", "a"])).is_err());
+        let eleven: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
+        assert!(tags(&eleven).is_err());
+        assert!(tags(&eleven[..10]).is_ok());
     }
 
     #[test]

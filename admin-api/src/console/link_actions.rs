@@ -46,6 +46,7 @@ async fn set_active(
         original_url: None,
         expires_at: None,
         redirect_type: None,
+        tags: None,
     };
     let row = update_link(&state, &console.caller, id, body).await?;
     Ok(to_link(row.id))

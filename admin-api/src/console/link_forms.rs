@@ -46,6 +46,8 @@ pub struct LinkForm {
     redirect_type: String,
     #[serde(default)]
     user_id: String,
+    #[serde(default)]
+    tags: String,
 }
 
 impl LinkForm {
@@ -63,7 +65,17 @@ impl LinkForm {
             expires_at: row.expires_at.map(local).unwrap_or_default(),
             redirect_type: row.redirect_type.to_string(),
             user_id: row.user_id.to_string(),
+            tags: row.tags.join(", "),
         }
+    }
+
+    /// The tags typed, split at commas and spaces (the API checks each).
+    fn tag_list(&self) -> Vec<String> {
+        self.tags
+            .split([',', ' '])
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The expiry typed: none when empty.
@@ -219,6 +231,7 @@ pub async fn create(
             short_code: (!code.is_empty()).then(|| code.to_owned()),
             expires_at: form.expiry()?,
             redirect_type: form.redirect(),
+            tags: Some(form.tag_list()),
         };
         create_link(&state, &console.caller, body).await
     }
@@ -263,6 +276,7 @@ pub async fn save(
                 Some(form.expiry()?)
             },
             redirect_type: form.redirect(),
+            tags: Some(form.tag_list()),
         };
         update_link(&state, &console.caller, row.id, body).await
     }

@@ -37,6 +37,7 @@ pub struct Shown {
     pub expires: Option<Stamp>,
     pub created: Stamp,
     pub updated: Stamp,
+    pub tags: Vec<String>,
 }
 
 /// One row of a breakdown or of the days table.
@@ -186,6 +187,7 @@ pub async fn show(
             expires: link.expires_at.map(Stamp::from),
             created: link.created_at.into(),
             updated: link.updated_at.into(),
+            tags: link.tags,
         },
         qr,
         visits: stats.total_visits,

@@ -24,6 +24,8 @@ pub struct ListQuery {
     active: String,
     #[serde(default)]
     user: String,
+    #[serde(default)]
+    tag: String,
     before: Option<i64>,
     after: Option<i64>,
 }
@@ -34,21 +36,26 @@ pub struct Filters {
     pub q: String,
     pub active: String,
     pub user: String,
+    pub tag: String,
 }
 
 impl Filters {
     /// Whether any filter is set (an empty list then says so).
     pub fn any(&self) -> bool {
-        !(self.q.is_empty() && self.active.is_empty() && self.user.is_empty())
+        !(self.q.is_empty()
+            && self.active.is_empty()
+            && self.user.is_empty()
+            && self.tag.is_empty())
     }
 
     /// The list's path with its filters, for paging links.
     fn base(&self) -> String {
         format!(
-            "/ui/?q={}&active={}&user={}",
+            "/ui/?q={}&active={}&user={}&tag={}",
             urlencode(&self.q),
             urlencode(&self.active),
-            urlencode(&self.user)
+            urlencode(&self.user),
+            urlencode(&self.tag)
         )
     }
 }
@@ -109,6 +116,7 @@ pub async fn list(
         q: query.q.trim().to_owned(),
         active: query.active,
         user: query.user.trim().to_owned(),
+        tag: query.tag.trim().to_owned(),
     };
     let is_active = match filters.active.as_str() {
         "" => None,
@@ -123,6 +131,13 @@ pub async fn list(
                 .map_err(|_| ConsoleError(ApiError::validation("user", "must be a user id")))?,
         ),
     };
+    let tag = match filters.tag.as_str() {
+        "" => None,
+        tag => {
+            crate::validate::tag(tag).map_err(|p| ConsoleError(ApiError::validation("tag", p)))?;
+            Some(tag.to_owned())
+        }
+    };
     let search_error = (!filters.q.is_empty() && filters.q.chars().count() < SEARCH_MIN_CHARS)
         .then(|| format!("Type at least {SEARCH_MIN_CHARS} characters to search."));
     let search = (!filters.q.is_empty() && search_error.is_none()).then(|| filters.q.clone());
@@ -134,6 +149,7 @@ pub async fn list(
                 user_id,
                 is_active,
                 search,
+                tag,
             };
             link_list::page(&state.pool, &filter, edge, FETCH).await?
         }

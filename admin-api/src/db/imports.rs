@@ -34,6 +34,9 @@ pub struct UrlColumns {
     pub expires_at: Vec<Option<DateTime<Utc>>>,
     pub created_at: Vec<DateTime<Utc>>,
     pub updated_at: Vec<DateTime<Utc>>,
+    /// Each row's tags joined by commas (no tag holds one): arrays of
+    /// arrays do not travel through `UNNEST`.
+    pub tags: Vec<String>,
 }
 
 impl UrlColumns {
@@ -45,8 +48,20 @@ impl UrlColumns {
             original_url: self.original_urls[i].clone(),
             expires_at: self.expires_at[i],
             redirect_type: self.redirect_types[i],
+            tags: split_tags(&self.tags[i]),
         }
     }
+}
+
+/// Tags joined by commas, apart again (spaces around each and empty ones
+/// dropped).
+pub fn split_tags(joined: &str) -> Vec<String> {
+    joined
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A link as an import finds it before writing (deleted or not).
@@ -211,7 +226,7 @@ pub async fn first_code_changed(
 /// The stored links (live or deleted) among `ids`.
 pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<Vec<StoredUrl>> {
     let rows = sqlx::query!(
-        r#"SELECT id, user_id, title, is_active, original_url, expires_at, redirect_type,
+        r#"SELECT id, user_id, title, is_active, original_url, expires_at, redirect_type, tags,
                   deleted_at IS NOT NULL AS "deleted!"
            FROM urls WHERE id = ANY($1::bigint[])"#,
         ids
@@ -230,6 +245,7 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
                 original_url: r.original_url,
                 expires_at: r.expires_at,
                 redirect_type: r.redirect_type,
+                tags: r.tags,
             },
         })
         .collect())
@@ -238,15 +254,18 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
 pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Result<u64> {
     let done = sqlx::query!(
         "INSERT INTO urls (id, user_id, short_code, original_url, title, is_active, redirect_type,
-                           expires_at, created_at, updated_at)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                              $6::boolean[], $7::smallint[], $8::timestamptz[], $9::timestamptz[],
-                              $10::timestamptz[])
+                           expires_at, created_at, updated_at, tags)
+         SELECT id, user_id, code, url, title, active, redirect, expires, created, updated,
+                string_to_array(tags, ',')
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                     $6::boolean[], $7::smallint[], $8::timestamptz[], $9::timestamptz[],
+                     $10::timestamptz[], $11::text[])
+              AS r(id, user_id, code, url, title, active, redirect, expires, created, updated, tags)
          ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, short_code = EXCLUDED.short_code,
              original_url = EXCLUDED.original_url, title = EXCLUDED.title,
              is_active = EXCLUDED.is_active, redirect_type = EXCLUDED.redirect_type,
              expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at,
-             updated_at = EXCLUDED.updated_at, deleted_at = NULL",
+             updated_at = EXCLUDED.updated_at, tags = EXCLUDED.tags, deleted_at = NULL",
         &rows.ids,
         &rows.user_ids,
         &rows.short_codes,
@@ -256,7 +275,8 @@ pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Re
         &rows.redirect_types,
         &rows.expires_at as &[Option<DateTime<Utc>>],
         &rows.created_at,
-        &rows.updated_at
+        &rows.updated_at,
+        &rows.tags
     )
     .execute(db)
     .await?;

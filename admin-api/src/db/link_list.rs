@@ -29,6 +29,8 @@ pub struct ListFilter {
     /// Text anywhere in the code, title or destination, any case (at least
     /// [`SEARCH_MIN_CHARS`] characters).
     pub search: Option<String>,
+    /// Only links carrying this tag.
+    pub tag: Option<String>,
 }
 
 /// A `LIKE` pattern matching `text` anywhere, its wildcards taken literally.
@@ -83,13 +85,15 @@ pub async fn page(
                      AND ($2::boolean IS NULL OR u.is_active = $2)
                      AND ($5::text IS NULL
                           OR (u.short_code || ' ' || u.title || ' ' || u.original_url) ILIKE $5)
+                     AND ($6::text IS NULL OR u.tags @> ARRAY[$6::text])
                      AND u.id < $3
                    ORDER BY u.id DESC LIMIT $4"#,
                 filter.user_id,
                 filter.is_active,
                 edge.below(),
                 limit,
-                pattern
+                pattern,
+                filter.tag.as_deref()
             )
             .fetch_all(db)
             .await
@@ -105,13 +109,15 @@ pub async fn page(
                      AND ($2::boolean IS NULL OR u.is_active = $2)
                      AND ($5::text IS NULL
                           OR (u.short_code || ' ' || u.title || ' ' || u.original_url) ILIKE $5)
+                     AND ($6::text IS NULL OR u.tags @> ARRAY[$6::text])
                      AND u.id > $3
                    ORDER BY u.id ASC LIMIT $4"#,
                 filter.user_id,
                 filter.is_active,
                 above,
                 limit,
-                pattern
+                pattern,
+                filter.tag.as_deref()
             )
             .fetch_all(db)
             .await?;

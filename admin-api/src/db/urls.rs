@@ -20,6 +20,7 @@ pub struct UrlRow {
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub tags: Vec<String>,
 }
 
 /// A link to create.
@@ -30,6 +31,7 @@ pub struct NewUrl<'a> {
     pub title: &'a str,
     pub redirect_type: i16,
     pub expires_at: Option<DateTime<Utc>>,
+    pub tags: &'a [String],
 }
 
 /// The editable fields of a link, all set at once.
@@ -40,6 +42,7 @@ pub struct UrlFields {
     pub original_url: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: i16,
+    pub tags: Vec<String>,
 }
 
 impl UrlFields {
@@ -51,13 +54,15 @@ impl UrlFields {
             original_url: row.original_url.clone(),
             expires_at: row.expires_at,
             redirect_type: row.redirect_type,
+            tags: row.tags.clone(),
         }
     }
 
     /// The details of the `updated` events that a change from `self` to
     /// `new` writes: one `{"field", "new_value"}` per field that differs,
     /// values written as the contract wants them (booleans `"true"`/`"false"`,
-    /// timestamps in the contract's format, null as `""`). Empty: no change.
+    /// timestamps in the contract's format, null as `""`, tags joined by
+    /// commas, which no tag holds). Empty: no change.
     /// `PUT /urls/{id}` and the URL import both write these.
     pub fn updated_details(&self, new: &UrlFields) -> Vec<Value> {
         let mut changes: Vec<(&str, String)> = Vec::new();
@@ -77,6 +82,9 @@ impl UrlFields {
         if self.redirect_type != new.redirect_type {
             changes.push(("redirect_type", new.redirect_type.to_string()));
         }
+        if self.tags != new.tags {
+            changes.push(("tags", new.tags.join(",")));
+        }
         changes
             .into_iter()
             .map(|(field, value)| json!({"field": field, "new_value": value}))
@@ -93,17 +101,18 @@ pub async fn insert(
 ) -> sqlx::Result<Option<UrlRow>> {
     sqlx::query_as!(
         UrlRow,
-        "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (short_code) DO NOTHING
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at",
+                   expires_at, created_at, updated_at, tags",
         new.user_id,
         short_code,
         new.original_url,
         new.title,
         new.redirect_type,
-        new.expires_at
+        new.expires_at,
+        new.tags
     )
     .fetch_optional(db)
     .await
@@ -113,7 +122,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at
+                expires_at, created_at, updated_at, tags
          FROM urls WHERE id = $1 AND deleted_at IS NULL",
         id
     )
@@ -126,7 +135,7 @@ pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Op
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at
+                expires_at, created_at, updated_at, tags
          FROM urls WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         id
     )
@@ -142,6 +151,8 @@ pub struct UrlFilter {
     /// A `LIKE` pattern over code, title and destination, any case (the
     /// trigram index's expression, so that a search is an index lookup).
     pub pattern: Option<String>,
+    /// Only links carrying this tag (the tag index's lookup).
+    pub tag: Option<String>,
 }
 
 /// Live links matching `filter` with ids above `after_id`, by id.
@@ -155,12 +166,13 @@ pub async fn list(
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at
+                expires_at, created_at, updated_at, tags
          FROM urls
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
            AND ($2::boolean IS NULL OR is_active = $2)
            AND ($6::text IS NULL OR (short_code || ' ' || title || ' ' || original_url) ILIKE $6)
+           AND ($7::text IS NULL OR tags @> ARRAY[$7::text])
            AND id > $3
          ORDER BY id LIMIT $4 OFFSET $5",
         filter.user_id,
@@ -168,7 +180,8 @@ pub async fn list(
         after_id,
         limit,
         offset,
-        filter.pattern.as_deref()
+        filter.pattern.as_deref(),
+        filter.tag.as_deref()
     )
     .fetch_all(db)
     .await
@@ -185,11 +198,13 @@ pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &UrlFilter) -> sqlx::
                  AND ($2::boolean IS NULL OR is_active = $2)
                  AND ($4::text IS NULL
                       OR (short_code || ' ' || title || ' ' || original_url) ILIKE $4)
+                 AND ($5::text IS NULL OR tags @> ARRAY[$5::text])
                LIMIT $3) AS capped"#,
         filter.user_id,
         filter.is_active,
         EXACT_COUNT_LIMIT + 1,
-        filter.pattern.as_deref()
+        filter.pattern.as_deref(),
+        filter.tag.as_deref()
     )
     .fetch_one(db)
     .await?;
@@ -201,10 +216,12 @@ pub async fn count(db: impl PgExecutor<'_> + Copy, filter: &UrlFilter) -> sqlx::
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
            AND ($2::boolean IS NULL OR is_active = $2)
-           AND ($3::text IS NULL OR (short_code || ' ' || title || ' ' || original_url) ILIKE $3)",
+           AND ($3::text IS NULL OR (short_code || ' ' || title || ' ' || original_url) ILIKE $3)
+           AND ($4::text IS NULL OR tags @> ARRAY[$4::text])",
         filter.user_id,
         filter.is_active,
-        filter.pattern.as_deref()
+        filter.pattern.as_deref(),
+        filter.tag.as_deref()
     )
     .fetch_one(db)
     .await?;
@@ -218,17 +235,18 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
     sqlx::query_as!(
         UrlRow,
         "UPDATE urls SET title = $2, is_active = $3, original_url = $4, expires_at = $5,
-                redirect_type = $6,
+                redirect_type = $6, tags = $7,
                 updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
          WHERE id = $1
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at",
+                   expires_at, created_at, updated_at, tags",
         id,
         fields.title,
         fields.is_active,
         fields.original_url,
         fields.expires_at,
-        fields.redirect_type
+        fields.redirect_type,
+        &fields.tags
     )
     .fetch_one(db)
     .await

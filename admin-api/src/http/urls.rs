@@ -57,6 +57,8 @@ pub struct UrlResponse {
     redirect_type: i16,
     /// The public link: `PUBLIC_BASE_URL/{short_code}`.
     short_url: String,
+    /// Labels the link is filed under.
+    tags: Vec<String>,
 }
 
 impl UrlResponse {
@@ -74,6 +76,7 @@ impl UrlResponse {
             expires_at: row.expires_at,
             redirect_type: row.redirect_type,
             short_url,
+            tags: row.tags,
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct CreateUrl {
     /// 301, 302 (default), 307 or 308.
     #[serde(default)]
     pub(crate) redirect_type: Option<i64>,
+    /// Up to 10 labels, each `[A-Za-z0-9_-]{1,32}`, none twice.
+    #[serde(default)]
+    pub(crate) tags: Option<Vec<String>>,
 }
 
 /// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
@@ -116,6 +122,9 @@ pub struct UpdateUrl {
     pub(crate) expires_at: Option<Option<InputTimestamp>>,
     #[serde(default, deserialize_with = "present")]
     pub(crate) redirect_type: Option<i64>,
+    /// The new tags, replacing the old ones (`[]` clears them).
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) tags: Option<Vec<String>>,
 }
 
 /// Filters of `GET /urls`.
@@ -129,6 +138,8 @@ pub struct UrlQuery {
     /// Text anywhere in the code, title or destination, any case; 3 to 200
     /// characters (400 otherwise).
     q: Option<String>,
+    /// Only links carrying this tag (exact, case-sensitive).
+    tag: Option<String>,
 }
 
 /// Longest `?q=`: longer than any code or title, and a bound on the work.
@@ -147,6 +158,19 @@ fn search_pattern(q: Option<&str>) -> ApiResult<Option<String>> {
         )));
     }
     Ok(Some(contains_pattern(q)))
+}
+
+/// `?tag=` as a filter: a well-formed tag (400 otherwise); empty is none.
+fn tag_filter(tag: Option<String>) -> ApiResult<Option<String>> {
+    let Some(tag) = tag.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    validate::tag(&tag).map_err(|p| ApiError::bad_request(format!("tag: {p}")))?;
+    Ok(Some(tag))
+}
+
+fn check_tags(values: &[String]) -> ApiResult<()> {
+    validate::tags(values).map_err(|p| ApiError::validation("tags", p))
 }
 
 fn check_url(value: &str, state: &AppState) -> ApiResult<String> {
@@ -198,6 +222,7 @@ async fn list_urls(
         user_id,
         is_active: query.is_active,
         pattern: search_pattern(query.q.as_deref())?,
+        tag: tag_filter(query.tag)?,
     };
     let rows = urls::list(
         &state.pool,
@@ -252,6 +277,8 @@ pub(crate) async fn create_link(
     }
     let redirect_type = check_redirect_type(body.redirect_type.unwrap_or(302))?;
     let expires_at = body.expires_at.map(check_expiry).transpose()?;
+    let tags = body.tags.unwrap_or_default();
+    check_tags(&tags)?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     if !users::lock_live(write.tx(), user_id).await? {
@@ -263,6 +290,7 @@ pub(crate) async fn create_link(
         title: &title,
         redirect_type,
         expires_at,
+        tags: &tags,
     };
     let row = match &body.short_code {
         Some(code) => urls::insert(write.tx(), &new, code)
@@ -335,6 +363,9 @@ pub(crate) async fn update_link(
         .expires_at
         .map(|e| e.map(check_expiry).transpose())
         .transpose()?;
+    if let Some(tags) = &body.tags {
+        check_tags(tags)?;
+    }
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
@@ -348,6 +379,7 @@ pub(crate) async fn update_link(
         original_url: original_url.unwrap_or_else(|| old.original_url.clone()),
         expires_at: expires_at.unwrap_or(old.expires_at),
         redirect_type: redirect_type.unwrap_or(old.redirect_type),
+        tags: body.tags.unwrap_or_else(|| old.tags.clone()),
     };
     let details = old.updated_details(&new);
     if details.is_empty() {

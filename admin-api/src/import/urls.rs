@@ -1,6 +1,6 @@
 //! Import of `urls.csv`
 //! (`id,user_id,short_code,original_url,title,is_active,created_at,updated_at`,
-//! optionally `expires_at` and `redirect_type`). New links get no `created`
+//! optionally `expires_at`, `redirect_type` and `tags`, joined by commas). New links get no `created`
 //! events (the old service's `events.csv` already holds them); a row that
 //! changes an existing link writes the `updated` events a `PUT` would, and a
 //! row that revives a deleted link a `restored` event. Codes are permanent:
@@ -40,6 +40,8 @@ struct UrlRecord {
     expires_at: Option<String>,
     #[serde(default)]
     redirect_type: Option<i64>,
+    #[serde(default)]
+    tags: Option<String>,
 }
 
 /// Checks every row, then upserts them all in one [`LinkWrite`] whose events
@@ -161,6 +163,8 @@ fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
         let created_at = timestamp(&r.created_at, "created_at")?.unwrap_or(now);
         let updated_at = timestamp(&r.updated_at, "updated_at")?.unwrap_or(created_at);
         let expires_at = timestamp(&r.expires_at, "expires_at")?;
+        let tags = imports::split_tags(r.tags.as_deref().unwrap_or_default());
+        validate::tags(&tags).map_err(|p| row_error(row, "tags", p))?;
         rows.ids.push(r.id);
         rows.user_ids.push(r.user_id);
         rows.short_codes.push(r.short_code);
@@ -171,6 +175,7 @@ fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
         rows.expires_at.push(expires_at);
         rows.created_at.push(created_at);
         rows.updated_at.push(updated_at);
+        rows.tags.push(tags.join(","));
         Ok(())
     })?;
     if let Some((first, again)) = first_duplicate(rows.ids.iter()) {

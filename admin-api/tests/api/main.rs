@@ -24,6 +24,7 @@ mod imports;
 mod keys;
 mod limits;
 mod link_sync;
+mod link_tags;
 mod pagination;
 mod partitions;
 mod probes;
