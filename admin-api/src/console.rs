@@ -8,6 +8,7 @@
 
 mod chart;
 mod events;
+mod export;
 mod guard;
 mod import;
 mod keys;
@@ -71,6 +72,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             get(users::confirm_delete).post(users::delete),
         )
         .route("/ui/events", get(events::list))
+        .route("/ui/export/urls", get(export::urls))
+        .route("/ui/export/events", get(export::events))
         .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -4,7 +4,8 @@
 
 mod api_keys;
 mod docs;
-mod events;
+pub(crate) mod events;
+pub(crate) mod export;
 mod health;
 pub(crate) mod qr;
 pub(crate) mod stats;
@@ -84,10 +85,15 @@ fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
     let mut openapi = docs::ApiDoc::openapi();
     openapi.merge(health::router().into_openapi());
     OpenApiRouter::with_openapi(openapi)
-        .merge(users::router().layer(middleware::from_fn(crate::auth::unbound_only)))
+        .merge(
+            users::router()
+                .merge(export::users_router())
+                .layer(middleware::from_fn(crate::auth::unbound_only)),
+        )
         .merge(api_keys::router().layer(middleware::from_fn(crate::auth::admins_only)))
         .merge(urls::router())
         .merge(events::router())
+        .merge(export::router())
         .merge(stats::router())
         .merge(qr::router())
         .layer(TimeoutLayer::with_status_code(

@@ -6,6 +6,7 @@ mod application;
 mod auth;
 mod config;
 mod console;
+mod csv_export;
 mod db;
 mod drain;
 mod error;

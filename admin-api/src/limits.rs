@@ -32,6 +32,11 @@ const SWEEP_EVERY: u64 = 1024;
 /// What a client told to wait is told to wait while an import runs.
 const IMPORT_BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// CSV exports one process streams at once: each holds a pool connection
+/// for a moment per chunk, and a slow reader holds its slot for as long as
+/// it reads.
+const EXPORTS_AT_ONCE: usize = 4;
+
 /// The limits of one process.
 pub struct Limits {
     /// Failed key attempts per client address.
@@ -42,6 +47,8 @@ pub struct Limits {
     own_writes: Mutex<HashMap<i64, (u32, Limiter<()>)>>,
     /// One bulk import at a time.
     imports: Arc<Semaphore>,
+    /// A few CSV exports at a time.
+    exports: Arc<Semaphore>,
 }
 
 impl Limits {
@@ -51,6 +58,7 @@ impl Limits {
             writes: Limiter::new(settings.write_rate),
             own_writes: Mutex::new(HashMap::new()),
             imports: Arc::new(Semaphore::new(1)),
+            exports: Arc::new(Semaphore::new(EXPORTS_AT_ONCE)),
         }
     }
 }
@@ -176,6 +184,21 @@ pub async fn take_bulk_upload(
         Ok(Ok(bytes)) => bytes,
     };
     Ok((permit, Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// Takes an export slot (429 if all are taken), held until dropped.
+pub fn take_export(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    state
+        .limits
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::rate_limited(
+                "too many exports are running; retry later",
+                IMPORT_BUSY_RETRY_AFTER,
+            )
+        })
 }
 
 #[cfg(test)]

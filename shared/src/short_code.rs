@@ -19,6 +19,7 @@ pub const RESERVED: &[&str] = &[
     "bulk",
     "docs",
     "events",
+    "export",
     "favicon.ico",
     "health",
     "healthz",

@@ -37,6 +37,19 @@ impl EventsQuery {
             .any(|v| !v.is_empty())
     }
 
+    /// The CSV export of the events these filters show.
+    pub fn export_href(&self) -> String {
+        super::export::href(
+            "/ui/export/events",
+            &[
+                ("event_type", &self.event_type),
+                ("actor", &self.actor),
+                ("url_id", &self.url_id),
+                ("user_id", &self.user_id),
+            ],
+        )
+    }
+
     /// The list's path with its filters, for paging links.
     fn base(&self) -> String {
         format!(

@@ -48,6 +48,19 @@ impl Filters {
             && self.tag.is_empty())
     }
 
+    /// The CSV export of the links these filters show.
+    pub fn export_href(&self) -> String {
+        super::export::href(
+            "/ui/export/urls",
+            &[
+                ("q", &self.q),
+                ("tag", &self.tag),
+                ("is_active", &self.active),
+                ("user_id", &self.user),
+            ],
+        )
+    }
+
     /// The list's path with its filters, for paging links.
     fn base(&self) -> String {
         format!(

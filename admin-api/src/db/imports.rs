@@ -328,7 +328,8 @@ pub async fn first_event_rewritten(
            JOIN events e ON e.id = r.id
            WHERE e.url_id IS DISTINCT FROM r.url_id OR e.user_id IS DISTINCT FROM r.user_id
               OR e.event_type <> r.event_type OR e.details <> r.details
-              OR (r.occurred_at IS NOT NULL AND e.occurred_at <> r.occurred_at)
+              OR (r.occurred_at IS NOT NULL
+                  AND date_trunc('second', e.occurred_at) <> r.occurred_at)
            ORDER BY r.ord LIMIT 1"#,
         &rows.ids,
         &rows.url_ids as &[Option<i64>],

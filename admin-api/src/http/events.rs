@@ -83,13 +83,26 @@ pub struct CreateEvent {
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     url_id: Option<i64>,
-    user_id: Option<i64>,
+    pub(crate) user_id: Option<i64>,
     event_type: Option<String>,
     /// Only events caused by this actor (`env-1`, `open`, `system`, `import:env-1`, …).
     actor: Option<String>,
 }
 
 /// List events, oldest first.
+impl EventQuery {
+    /// The filter these parameters ask for (the caller's visibility is
+    /// applied on top).
+    pub(crate) fn filter(self) -> EventFilter {
+        EventFilter {
+            url_id: self.url_id,
+            user_id: self.user_id,
+            event_type: self.event_type,
+            actor: self.actor,
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/events", tag = "events", params(PageParams, EventQuery),
     responses((status = 200, body = [EventResponse], description = "Events by id",
             headers(("X-Total-Count" = i64, description = "Matching items: exact up to 100,000, above that the planner's estimate"),
@@ -112,10 +125,8 @@ async fn list_events(
         }));
     };
     let filter = EventFilter {
-        url_id: query.url_id,
         user_id,
-        event_type: query.event_type,
-        actor: query.actor,
+        ..query.filter()
     };
     let rows = events::list(
         &state.pool,

@@ -132,7 +132,7 @@ pub struct UpdateUrl {
 #[into_params(parameter_in = Query)]
 pub struct UrlQuery {
     /// Only this user's links.
-    user_id: Option<i64>,
+    pub(crate) user_id: Option<i64>,
     /// Only active (`true`) or inactive (`false`) links.
     is_active: Option<bool>,
     /// Text anywhere in the code, title or destination, any case; 3 to 200
@@ -140,6 +140,19 @@ pub struct UrlQuery {
     q: Option<String>,
     /// Only links carrying this tag (exact, case-sensitive).
     tag: Option<String>,
+}
+
+impl UrlQuery {
+    /// The filter these parameters ask for (the caller's visibility is
+    /// applied on top): 400 for a bad `q` or `tag`.
+    pub(crate) fn filter(self) -> ApiResult<UrlFilter> {
+        Ok(UrlFilter {
+            user_id: self.user_id,
+            is_active: self.is_active,
+            pattern: search_pattern(self.q.as_deref())?,
+            tag: tag_filter(self.tag)?,
+        })
+    }
 }
 
 /// Longest `?q=`: longer than any code or title, and a bound on the work.
@@ -220,9 +233,7 @@ async fn list_urls(
     };
     let filter = UrlFilter {
         user_id,
-        is_active: query.is_active,
-        pattern: search_pattern(query.q.as_deref())?,
-        tag: tag_filter(query.tag)?,
+        ..query.filter()?
     };
     let rows = urls::list(
         &state.pool,

@@ -18,6 +18,7 @@ mod console_session;
 mod docs;
 mod drain;
 mod events;
+mod export;
 mod hostile_clients;
 mod import_rules;
 mod imports;

@@ -177,6 +177,17 @@ async fn every_route_class_reaches_the_right_binary_through_nginx() {
         (StatusCode::BAD_REQUEST, Some("bad_request")),
         "bulk is admin"
     );
+    for (path, header) in [
+        ("/urls/export", "id,user_id,short_code,"),
+        ("/events/export", "id,url_id,user_id,"),
+        ("/users/export", "id,username,email,"),
+    ] {
+        let file = get(path.to_owned()).await;
+        assert!(
+            String::from_utf8_lossy(&file.body).starts_with(header),
+            "{path} is admin, streamed through"
+        );
+    }
     assert!(String::from_utf8_lossy(&get("/apidocs/".to_owned()).await.body).contains("swagger"));
     let console = get("/ui/login".to_owned()).await;
     assert!(
