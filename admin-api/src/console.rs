@@ -6,6 +6,7 @@
 //! [`guard`] makes each page's [`Caller`](crate::auth::Caller) from it and
 //! protects every form.
 
+mod blocklist;
 mod chart;
 mod events;
 mod export;
@@ -42,6 +43,11 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/links/{id}", get(link_page::show))
         .route("/ui/import", get(import::form))
         .route("/ui/keys", get(keys::list).post(keys::create))
+        .route("/ui/blocklist", get(blocklist::list).post(blocklist::add))
+        .route(
+            "/ui/blocklist/{id}/remove",
+            get(blocklist::confirm).post(blocklist::remove),
+        )
         .route(
             "/ui/keys/{id}/revoke",
             get(keys::confirm).post(keys::revoke),

@@ -3,6 +3,7 @@
 //! the pool or inside a transaction.
 
 pub mod api_keys;
+pub mod blocklist;
 pub mod events;
 pub mod imports;
 pub mod link_list;

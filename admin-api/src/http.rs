@@ -3,6 +3,7 @@
 //! JSON errors for everything the framework answers itself).
 
 mod api_keys;
+mod blocklist;
 mod docs;
 pub(crate) mod events;
 pub(crate) mod export;
@@ -91,6 +92,7 @@ fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
                 .layer(middleware::from_fn(crate::auth::unbound_only)),
         )
         .merge(api_keys::router().layer(middleware::from_fn(crate::auth::admins_only)))
+        .merge(blocklist::router().layer(middleware::from_fn(crate::auth::admins_only)))
         .merge(urls::router())
         .merge(events::router())
         .merge(export::router())

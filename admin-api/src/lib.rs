@@ -4,6 +4,7 @@
 mod agents;
 mod application;
 mod auth;
+mod blocklist;
 mod config;
 mod console;
 mod csv_export;

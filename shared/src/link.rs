@@ -246,6 +246,7 @@ pub struct LinkRow {
     pub user_id: i64,
     pub short_code: String,
     pub original_url: String,
+    /// Active and not disabled (by the blocklist or by hand).
     pub is_active: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: i16,
@@ -282,7 +283,8 @@ impl LinkRow {
 pub async fn by_code(db: impl PgExecutor<'_>, code: &str) -> sqlx::Result<Option<LinkRow>> {
     sqlx::query_as!(
         LinkRow,
-        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
+        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
+                (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version, false AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL"#,
@@ -297,7 +299,8 @@ pub async fn by_code(db: impl PgExecutor<'_>, code: &str) -> sqlx::Result<Option
 pub async fn by_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::Result<Vec<LinkRow>> {
     sqlx::query_as!(
         LinkRow,
-        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
+        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
+                (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
@@ -317,7 +320,8 @@ pub async fn batch_after(
 ) -> sqlx::Result<Vec<LinkRow>> {
     sqlx::query_as!(
         LinkRow,
-        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url, l.is_active, l.expires_at,
+        r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
+                (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id

@@ -16,6 +16,7 @@ pub const RESERVED: &[&str] = &[
     "admin",
     "api",
     "apidocs",
+    "blocklist",
     "bulk",
     "docs",
     "events",

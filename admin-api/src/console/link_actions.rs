@@ -47,6 +47,7 @@ async fn set_active(
         expires_at: None,
         redirect_type: None,
         tags: None,
+        disabled: None,
     };
     let row = update_link(&state, &console.caller, id, body).await?;
     Ok(to_link(row.id))

@@ -232,6 +232,7 @@ pub async fn create(
             expires_at: form.expiry()?,
             redirect_type: form.redirect(),
             tags: Some(form.tag_list()),
+            disabled: None,
         };
         create_link(&state, &console.caller, body).await
     }
@@ -277,6 +278,7 @@ pub async fn save(
             },
             redirect_type: form.redirect(),
             tags: Some(form.tag_list()),
+            disabled: None,
         };
         update_link(&state, &console.caller, row.id, body).await
     }

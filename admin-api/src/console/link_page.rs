@@ -38,6 +38,8 @@ pub struct Shown {
     pub created: Stamp,
     pub updated: Stamp,
     pub tags: Vec<String>,
+    /// Why the link is disabled, if it is.
+    pub disabled: Option<String>,
 }
 
 /// One row of a breakdown or of the days table.
@@ -176,7 +178,12 @@ pub async fn show(
         layout: Layout::of(&console, "links"),
         link: Shown {
             id: link.id,
-            status: status_of(link.is_active, link.expires_at),
+            status: status_of(
+                link.is_active,
+                link.disabled_reason.is_some(),
+                link.expires_at,
+            ),
+            disabled: link.disabled_reason.clone(),
             is_active: link.is_active,
             short_url,
             short_code: link.short_code,

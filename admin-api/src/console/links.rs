@@ -85,7 +85,7 @@ pub struct Row {
 
 impl From<ListedLink> for Row {
     fn from(link: ListedLink) -> Self {
-        let status = status_of(link.is_active, link.expires_at);
+        let status = status_of(link.is_active, link.disabled, link.expires_at);
         Self {
             id: link.id,
             short_code: link.short_code,
@@ -97,10 +97,16 @@ impl From<ListedLink> for Row {
     }
 }
 
-/// A link's status as the console shows it: `Inactive`, `Expired` or
-/// `Active`.
-pub(super) fn status_of(is_active: bool, expires_at: Option<DateTime<Utc>>) -> &'static str {
-    if !is_active {
+/// A link's status as the console shows it: `Disabled`, `Inactive`,
+/// `Expired` or `Active`.
+pub(super) fn status_of(
+    is_active: bool,
+    disabled: bool,
+    expires_at: Option<DateTime<Utc>>,
+) -> &'static str {
+    if disabled {
+        "Disabled"
+    } else if !is_active {
         "Inactive"
     } else if expires_at.is_some_and(|at| at <= Utc::now()) {
         "Expired"

@@ -49,6 +49,8 @@ impl UrlColumns {
             expires_at: self.expires_at[i],
             redirect_type: self.redirect_types[i],
             tags: split_tags(&self.tags[i]),
+            // An import neither enables nor disables: see write_change_events.
+            disabled_reason: None,
         }
     }
 }
@@ -227,6 +229,7 @@ pub async fn first_code_changed(
 pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<Vec<StoredUrl>> {
     let rows = sqlx::query!(
         r#"SELECT id, user_id, title, is_active, original_url, expires_at, redirect_type, tags,
+                  disabled_reason,
                   deleted_at IS NOT NULL AS "deleted!"
            FROM urls WHERE id = ANY($1::bigint[])"#,
         ids
@@ -246,6 +249,7 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
                 expires_at: r.expires_at,
                 redirect_type: r.redirect_type,
                 tags: r.tags,
+                disabled_reason: r.disabled_reason,
             },
         })
         .collect())

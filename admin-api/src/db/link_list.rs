@@ -15,6 +15,8 @@ pub struct ListedLink {
     pub title: String,
     pub is_active: bool,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Disabled by the blocklist or by hand.
+    pub disabled: bool,
     pub visits: i64,
 }
 
@@ -78,7 +80,8 @@ pub async fn page(
             sqlx::query_as!(
                 ListedLink,
                 r#"SELECT u.id, u.short_code, u.original_url, u.title, u.is_active,
-                          u.expires_at, COALESCE(t.total_visits, 0) AS "visits!"
+                          u.expires_at, u.disabled_reason IS NOT NULL AS "disabled!",
+                          COALESCE(t.total_visits, 0) AS "visits!"
                    FROM urls u LEFT JOIN url_visit_totals t ON t.url_id = u.id
                    WHERE u.deleted_at IS NULL
                      AND ($1::bigint IS NULL OR u.user_id = $1)
@@ -102,7 +105,8 @@ pub async fn page(
             let mut rows = sqlx::query_as!(
                 ListedLink,
                 r#"SELECT u.id, u.short_code, u.original_url, u.title, u.is_active,
-                          u.expires_at, COALESCE(t.total_visits, 0) AS "visits!"
+                          u.expires_at, u.disabled_reason IS NOT NULL AS "disabled!",
+                          COALESCE(t.total_visits, 0) AS "visits!"
                    FROM urls u LEFT JOIN url_visit_totals t ON t.url_id = u.id
                    WHERE u.deleted_at IS NULL
                      AND ($1::bigint IS NULL OR u.user_id = $1)

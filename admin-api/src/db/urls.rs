@@ -21,6 +21,8 @@ pub struct UrlRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub tags: Vec<String>,
+    /// Why the link is disabled (by the blocklist or by hand); `None`: it is not.
+    pub disabled_reason: Option<String>,
 }
 
 /// A link to create.
@@ -32,6 +34,7 @@ pub struct NewUrl<'a> {
     pub redirect_type: i16,
     pub expires_at: Option<DateTime<Utc>>,
     pub tags: &'a [String],
+    pub disabled_reason: Option<&'a str>,
 }
 
 /// The editable fields of a link, all set at once.
@@ -43,6 +46,7 @@ pub struct UrlFields {
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: i16,
     pub tags: Vec<String>,
+    pub disabled_reason: Option<String>,
 }
 
 impl UrlFields {
@@ -55,6 +59,7 @@ impl UrlFields {
             expires_at: row.expires_at,
             redirect_type: row.redirect_type,
             tags: row.tags.clone(),
+            disabled_reason: row.disabled_reason.clone(),
         }
     }
 
@@ -62,7 +67,8 @@ impl UrlFields {
     /// `new` writes: one `{"field", "new_value"}` per field that differs,
     /// values written as the contract wants them (booleans `"true"`/`"false"`,
     /// timestamps in the contract's format, null as `""`, tags joined by
-    /// commas, which no tag holds). Empty: no change.
+    /// commas, which no tag holds, `disabled` as its reason or `""`).
+    /// Empty: no change.
     /// `PUT /urls/{id}` and the URL import both write these.
     pub fn updated_details(&self, new: &UrlFields) -> Vec<Value> {
         let mut changes: Vec<(&str, String)> = Vec::new();
@@ -85,6 +91,10 @@ impl UrlFields {
         if self.tags != new.tags {
             changes.push(("tags", new.tags.join(",")));
         }
+        if self.disabled_reason != new.disabled_reason {
+            let value = new.disabled_reason.clone();
+            changes.push(("disabled", value.unwrap_or_default()));
+        }
         changes
             .into_iter()
             .map(|(field, value)| json!({"field": field, "new_value": value}))
@@ -101,18 +111,20 @@ pub async fn insert(
 ) -> sqlx::Result<Option<UrlRow>> {
     sqlx::query_as!(
         UrlRow,
-        "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at, tags)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at, tags,
+                           disabled_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (short_code) DO NOTHING
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags",
+                   expires_at, created_at, updated_at, tags, disabled_reason",
         new.user_id,
         short_code,
         new.original_url,
         new.title,
         new.redirect_type,
         new.expires_at,
-        new.tags
+        new.tags,
+        new.disabled_reason
     )
     .fetch_optional(db)
     .await
@@ -122,7 +134,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags
+                expires_at, created_at, updated_at, tags, disabled_reason
          FROM urls WHERE id = $1 AND deleted_at IS NULL",
         id
     )
@@ -135,7 +147,7 @@ pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Op
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags
+                expires_at, created_at, updated_at, tags, disabled_reason
          FROM urls WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         id
     )
@@ -166,7 +178,7 @@ pub async fn list(
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags
+                expires_at, created_at, updated_at, tags, disabled_reason
          FROM urls
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
@@ -235,18 +247,19 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
     sqlx::query_as!(
         UrlRow,
         "UPDATE urls SET title = $2, is_active = $3, original_url = $4, expires_at = $5,
-                redirect_type = $6, tags = $7,
+                redirect_type = $6, tags = $7, disabled_reason = $8,
                 updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
          WHERE id = $1
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags",
+                   expires_at, created_at, updated_at, tags, disabled_reason",
         id,
         fields.title,
         fields.is_active,
         fields.original_url,
         fields.expires_at,
         fields.redirect_type,
-        &fields.tags
+        &fields.tags,
+        fields.disabled_reason.as_deref()
     )
     .fetch_one(db)
     .await

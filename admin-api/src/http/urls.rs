@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Caller, Visible};
+use crate::blocklist;
 use crate::db::link_list::{SEARCH_MIN_CHARS, contains_pattern};
 use crate::db::urls::{NewUrl, UrlFields, UrlFilter, UrlRow};
 use crate::db::{urls, users};
@@ -59,6 +60,17 @@ pub struct UrlResponse {
     short_url: String,
     /// Labels the link is filed under.
     tags: Vec<String>,
+    /// Set when the link is disabled (by the blocklist or by hand): it does
+    /// not redirect until enabled again.
+    disabled: Option<Disabled>,
+}
+
+/// Why a link is disabled.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disabled {
+    /// Up to 200 characters.
+    pub(crate) reason: String,
 }
 
 impl UrlResponse {
@@ -77,6 +89,7 @@ impl UrlResponse {
             redirect_type: row.redirect_type,
             short_url,
             tags: row.tags,
+            disabled: row.disabled_reason.map(|reason| Disabled { reason }),
         }
     }
 }
@@ -105,6 +118,9 @@ pub struct CreateUrl {
     /// Up to 10 labels, each `[A-Za-z0-9_-]{1,32}`, none twice.
     #[serde(default)]
     pub(crate) tags: Option<Vec<String>>,
+    /// Create the link disabled, with this reason.
+    #[serde(default)]
+    pub(crate) disabled: Option<Disabled>,
 }
 
 /// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
@@ -125,6 +141,10 @@ pub struct UpdateUrl {
     /// The new tags, replacing the old ones (`[]` clears them).
     #[serde(default, deserialize_with = "present")]
     pub(crate) tags: Option<Vec<String>>,
+    /// `{"reason"}` disables the link; `null` enables it again (422 while
+    /// its destination is on the blocklist).
+    #[serde(default, deserialize_with = "nullable")]
+    pub(crate) disabled: Option<Option<Disabled>>,
 }
 
 /// Filters of `GET /urls`.
@@ -184,6 +204,19 @@ fn tag_filter(tag: Option<String>) -> ApiResult<Option<String>> {
 
 fn check_tags(values: &[String]) -> ApiResult<()> {
     validate::tags(values).map_err(|p| ApiError::validation("tags", p))
+}
+
+/// A disabling reason as given, checked (an empty one says "disabled").
+fn check_disabled(disabled: Option<Disabled>) -> ApiResult<Option<String>> {
+    let Some(Disabled { reason }) = disabled else {
+        return Ok(None);
+    };
+    blocklist::check_reason(&reason)?;
+    Ok(Some(if reason.trim().is_empty() {
+        "disabled".to_owned()
+    } else {
+        reason
+    }))
 }
 
 fn check_url(value: &str, state: &AppState) -> ApiResult<String> {
@@ -290,11 +323,13 @@ pub(crate) async fn create_link(
     let expires_at = body.expires_at.map(check_expiry).transpose()?;
     let tags = body.tags.unwrap_or_default();
     check_tags(&tags)?;
+    let disabled_reason = check_disabled(body.disabled)?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     if !users::lock_live(write.tx(), user_id).await? {
         return Err(ApiError::not_found("user"));
     }
+    blocklist::check(write.tx(), &[("original_url", &original_url)]).await?;
     let new = NewUrl {
         user_id,
         original_url: &original_url,
@@ -302,6 +337,7 @@ pub(crate) async fn create_link(
         redirect_type,
         expires_at,
         tags: &tags,
+        disabled_reason: disabled_reason.as_deref(),
     };
     let row = match &body.short_code {
         Some(code) => urls::insert(write.tx(), &new, code)
@@ -377,6 +413,7 @@ pub(crate) async fn update_link(
     if let Some(tags) = &body.tags {
         check_tags(tags)?;
     }
+    let disabled = body.disabled.map(check_disabled).transpose()?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
@@ -391,10 +428,14 @@ pub(crate) async fn update_link(
         expires_at: expires_at.unwrap_or(old.expires_at),
         redirect_type: redirect_type.unwrap_or(old.redirect_type),
         tags: body.tags.unwrap_or_else(|| old.tags.clone()),
+        disabled_reason: disabled.unwrap_or_else(|| old.disabled_reason.clone()),
     };
     let details = old.updated_details(&new);
     if details.is_empty() {
         return Ok(current);
+    }
+    if new.original_url != old.original_url || new.disabled_reason.is_none() {
+        blocklist::check(write.tx(), &[("original_url", &new.original_url)]).await?;
     }
     let row = urls::update(write.tx(), id, &new).await?;
     let n = details.len();

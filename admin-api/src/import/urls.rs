@@ -15,6 +15,7 @@ use super::{
     CsvUpload, ImportResult, check_id, first_duplicate, parse_bool, parse_timestamp, row_error,
 };
 use crate::auth::Actor;
+use crate::blocklist;
 use crate::db::imports::{self, Table, UrlColumns};
 use crate::error::{ApiError, ApiResult};
 use crate::link_write::LinkWrite;
@@ -67,6 +68,12 @@ pub async fn import(state: &AppState, upload: &CsvUpload, actor: Actor) -> ApiRe
     if let Some(row) = imports::first_code_taken(write.tx(), &rows).await? {
         return Err(ApiError::conflict("short_code", "belongs to another link").at_row(row as u64));
     }
+    if let Some((row, pattern)) =
+        blocklist::first_blocked_row(write.tx(), &rows.original_urls).await?
+    {
+        let problem = format!("points at a blocked host ({pattern})");
+        return Err(row_error(row as usize, "original_url", problem));
+    }
     write_change_events(&mut write, &rows).await?;
     imports::upsert_urls(write.tx(), &rows).await?;
     imports::bump_id_sequence(write.tx(), Table::Urls).await?;
@@ -91,7 +98,10 @@ async fn write_change_events(write: &mut LinkWrite, rows: &UrlColumns) -> ApiRes
         let mut restored = LinkEvents::default();
         for i in start..end {
             let (id, user_id) = (rows.ids[i], rows.user_ids[i]);
-            let new = rows.fields(i);
+            let mut new = rows.fields(i);
+            if let Some(old) = stored.get(&id) {
+                new.disabled_reason = old.fields.disabled_reason.clone();
+            }
             match stored.get(&id) {
                 None => {}
                 Some(old) if old.deleted => {

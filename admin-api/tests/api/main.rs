@@ -8,6 +8,7 @@ mod support;
 mod actors;
 mod application;
 mod auth;
+mod blocklist;
 mod console_admin;
 mod console_link_forms;
 mod console_link_page;

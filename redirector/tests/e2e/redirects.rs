@@ -221,3 +221,46 @@ async fn a_flood_of_unknown_codes_is_limited_even_when_they_redirect_elsewhere()
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_blocklist_entry_stops_its_links_redirecting_at_once_and_removing_it_does_not_restart_them()
+ {
+    let system = System::start().await;
+    let link = system.create_link("https://promo.evil.example/win").await;
+    let path = format!("/{}", link["short_code"].as_str().expect("code"));
+    assert_eq!(
+        system.visit(Method::GET, &path).await.status,
+        StatusCode::FOUND,
+        "cached now"
+    );
+
+    let added = system
+        .post_json(
+            "/blocklist",
+            &json!({"pattern": "*.evil.example", "reason": "scam"}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    assert_eq!(added.json()["disabled_links"], 1);
+    assert_eq!(
+        system.visit(Method::GET, &path).await.status,
+        StatusCode::NOT_FOUND,
+        "obeyed before the response, as a PUT"
+    );
+    let removed = system
+        .delete(&format!("/blocklist/{}", added.json()["id"]))
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        system.visit(Method::GET, &path).await.status,
+        StatusCode::NOT_FOUND,
+        "still disabled"
+    );
+    system
+        .update_link(&link["id"], &json!({"disabled": null}))
+        .await;
+    system
+        .until_redirector_answers(&path, StatusCode::FOUND, WITHIN)
+        .await;
+    system.stop().await;
+}
