@@ -127,6 +127,15 @@ deps_ensure_nginx() {
   export NGINX_BIN
 }
 
+# Debian's IP-to-country database (tor-geoipdb: IPFire Location data, CC
+# BY-SA 4.0) for the visits' countries; the admin API reads it from
+# /usr/share/tor at start. Not fatal when it cannot be installed: countries
+# are then `unknown`.
+deps_ensure_geoip() {
+  [[ -r /usr/share/tor/geoip ]] && return 0
+  deps_apt_install tor-geoipdb || _deps_log "tor-geoipdb not installed: visit countries will be unknown"
+}
+
 # Debian's Chromium and its ChromeDriver for the console's browser tests
 # (installed when missing; never a browser download at test time). Exports
 # CHROMIUM_BIN and CHROMEDRIVER_BIN.

@@ -96,6 +96,7 @@ port_in_use "${admin_host%]}" "$admin_port" && die "something already listens on
 port_in_use "${redir_host%]}" "$redir_port" && die "something already listens on $redir_host:$redir_port (REDIRECTOR_LISTEN=$redir_listen)"
 
 deps_ensure_tools
+deps_ensure_geoip
 command -v curl >/dev/null 2>&1 || deps_apt_install curl
 
 # ---- build (offline sqlx data, so no database is needed at compile time) ---

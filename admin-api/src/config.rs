@@ -176,6 +176,18 @@ pub struct Config {
     #[arg(long, env = "EVENTS_RETENTION", value_parser = parse_duration, global = true)]
     pub events_retention: Option<Duration>,
 
+    /// Where the IP-to-country database is: the `geoip` and `geoip6` files
+    /// of Debian's `tor-geoipdb`. The drain gives each visit the country of
+    /// its client prefix; without the files every visit's country is
+    /// `unknown` (a warning at start).
+    #[arg(
+        long,
+        env = "GEOIP_DIR",
+        default_value = "/usr/share/tor",
+        global = true
+    )]
+    pub geoip_dir: std::path::PathBuf,
+
     /// Attempts at writing a visit Postgres refuses (a value out of range, a
     /// character it cannot store) before it is moved to the dead-letter
     /// stream, so that one bad visit never stops the drain.

@@ -15,11 +15,13 @@ mod prepare;
 mod write;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 use shared::backoff::Backoff;
+use shared::geo::Countries;
 use shared::valkey::Valkey;
 use shared::visit::Visit;
 use shared::visit_stream::{Consumer, Entry, encode_entry};
@@ -56,6 +58,8 @@ pub struct DrainSettings {
     pub claim_idle: Duration,
     /// Attempts at a visit Postgres refuses before it is dead-lettered.
     pub max_deliveries: u32,
+    /// Where visits come from, by client prefix (empty: all `unknown`).
+    pub countries: Arc<Countries>,
 }
 
 /// One drain consumer and its state.
@@ -338,7 +342,7 @@ impl Drain {
     }
 
     async fn write_visits(&mut self, visits: impl IntoIterator<Item = Visit>) -> sqlx::Result<u64> {
-        let batch = prepare(visits, &mut self.agents);
+        let batch = prepare(visits, &mut self.agents, &self.settings.countries);
         if batch.is_empty() {
             return Ok(0);
         }

@@ -1,5 +1,5 @@
 //! Turns a batch of written visits into rollup increments: totals, per-day
-//! counts, breakdowns by referrer host, browser, OS and device, and visitor
+//! counts, breakdowns by referrer host, browser, OS, device and country, and visitor
 //! identities. Pure; `db::rollups` writes the result. Keys are sorted so that
 //! concurrent drains lock rollup rows in the same order (no deadlocks).
 
@@ -17,6 +17,8 @@ pub struct VisitFacts {
     pub browser: String,
     pub os: String,
     pub device: String,
+    /// ISO 3166-1 alpha-2, or `unknown`.
+    pub country: String,
     pub visitor: i64,
 }
 
@@ -58,6 +60,7 @@ pub fn aggregate(visits: &[VisitFacts]) -> RollupBatch {
             ("browser", &visit.browser),
             ("os", &visit.os),
             ("device", &visit.device),
+            ("country", &visit.country),
         ] {
             *batch
                 .dimensions
@@ -94,6 +97,7 @@ mod tests {
             browser: "Firefox".into(),
             os: "Linux".into(),
             device: "desktop".into(),
+            country: "SE".into(),
             visitor,
         }
     }

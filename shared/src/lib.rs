@@ -11,6 +11,7 @@ pub mod client_ip;
 pub mod config;
 pub mod dependencies;
 pub mod exposition;
+pub mod geo;
 pub mod link;
 pub mod listener;
 pub mod process_metrics;

@@ -117,7 +117,7 @@ pub async fn show(
             .map(|(value, visits)| Count { value, visits })
             .collect()
     };
-    let breakdowns = vec![
+    let mut breakdowns = vec![
         Breakdown {
             heading: "Referrers",
             id: "referrers",
@@ -167,6 +167,20 @@ pub async fn show(
             ),
         },
     ];
+    if !stats.countries.is_empty() {
+        breakdowns.push(Breakdown {
+            heading: "Countries",
+            id: "countries",
+            column: "Country",
+            rows: counts(
+                stats
+                    .countries
+                    .into_iter()
+                    .map(|r| (r.country, r.visits))
+                    .collect(),
+            ),
+        });
+    }
     let redirect = StatusCode::from_u16(u16::try_from(link.redirect_type).unwrap_or(0))
         .ok()
         .and_then(|s| s.canonical_reason())

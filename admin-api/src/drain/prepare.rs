@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use shared::geo::Countries;
 use shared::visit::{Visit, visitor_id};
 
 use crate::agents::AgentParser;
@@ -34,8 +35,13 @@ impl VisitBatch {
     }
 }
 
-/// Turns visits into a batch, parsing user agents with `agents`.
-pub fn prepare(visits: impl IntoIterator<Item = Visit>, agents: &mut AgentParser) -> VisitBatch {
+/// Turns visits into a batch, parsing user agents with `agents` and
+/// placing client prefixes with `countries`.
+pub fn prepare(
+    visits: impl IntoIterator<Item = Visit>,
+    agents: &mut AgentParser,
+    countries: &Countries,
+) -> VisitBatch {
     let mut batch = VisitBatch::default();
     let mut seen = HashSet::new();
     for visit in visits {
@@ -47,6 +53,7 @@ pub fn prepare(visits: impl IntoIterator<Item = Visit>, agents: &mut AgentParser
         let at = DateTime::<Utc>::from_timestamp_millis(visit.at_ms).unwrap_or_else(Utc::now);
         let user_agent = visit.user_agent.unwrap_or_default();
         let ip_prefix = visit.ip_prefix.unwrap_or_default();
+        let country = countries.of_prefix(&ip_prefix);
         batch.facts.push(VisitFacts {
             url_id: visit.url_id,
             at,
@@ -55,6 +62,7 @@ pub fn prepare(visits: impl IntoIterator<Item = Visit>, agents: &mut AgentParser
             browser: agent.browser.clone(),
             os: agent.os.clone(),
             device: agent.device.clone(),
+            country: country.to_owned(),
             visitor: visitor_id(&ip_prefix, &user_agent),
         });
         let columns = &mut batch.columns;
@@ -70,6 +78,7 @@ pub fn prepare(visits: impl IntoIterator<Item = Visit>, agents: &mut AgentParser
             "device": agent.device,
             "is_bot": agent.is_bot,
             "ip_prefix": ip_prefix,
+            "country": country,
         }));
         columns.visit_ids.push(visit.visit_id);
     }
@@ -99,6 +108,7 @@ mod tests {
         let batch = prepare(
             [visit("a-1", 1), visit("a-2", 1), visit("a-1", 1)],
             &mut agents,
+            &Countries::default(),
         );
         assert_eq!(batch.columns.visit_ids, ["a-1", "a-2"]);
         assert_eq!(batch.facts.len(), 2, "one fact per kept visit");
@@ -108,11 +118,14 @@ mod tests {
     #[test]
     fn rows_carry_what_the_event_shows_and_facts_what_the_stats_count() {
         let mut agents = AgentParser::default();
-        let batch = prepare([visit("a-1", 7)], &mut agents);
+        let countries = Countries::parse("167772160,184549375,NL\n", "").countries;
+        let batch = prepare([visit("a-1", 7)], &mut agents, &countries);
         let details = &batch.columns.details[0];
         assert_eq!(details["short_code"], "abc");
         assert_eq!(details["referrer"], "https://news.example/x");
         assert_eq!(details["ip_prefix"], "10.0.0.0/24");
+        assert_eq!(details["country"], "NL");
+        assert_eq!(batch.facts[0].country, "NL");
         assert!(details.get("original_url").is_none(), "the insert adds it");
         assert_eq!(batch.facts[0].url_id, 7);
         assert_eq!(batch.facts[0].referrer_host, "news.example");

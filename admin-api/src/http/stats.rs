@@ -38,6 +38,8 @@ pub struct StatsResponse {
     pub(crate) browsers: Vec<BrowserVisits>,
     pub(crate) operating_systems: Vec<OsVisits>,
     pub(crate) devices: Vec<DeviceVisits>,
+    /// Where visitors came from (ISO 3166-1 alpha-2, or `unknown`).
+    pub(crate) countries: Vec<CountryVisits>,
     pub(crate) bot_visits: i64,
 }
 
@@ -64,6 +66,12 @@ pub struct BrowserVisits {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OsVisits {
     pub(crate) os: String,
+    pub(crate) visits: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountryVisits {
+    pub(crate) country: String,
     pub(crate) visits: i64,
 }
 
@@ -115,6 +123,7 @@ pub(crate) async fn stats_of(
         browsers: Vec::new(),
         operating_systems: Vec::new(),
         devices: Vec::new(),
+        countries: Vec::new(),
         bot_visits: totals.bot_visits,
     };
     for row in rollups::top_dimensions(pool, url_id, TOP_VALUES).await? {
@@ -131,6 +140,10 @@ pub(crate) async fn stats_of(
             "os" => stats.operating_systems.push(OsVisits { os: value, visits }),
             "device" => stats.devices.push(DeviceVisits {
                 device: value,
+                visits,
+            }),
+            "country" => stats.countries.push(CountryVisits {
+                country: value,
                 visits,
             }),
             _ => {}

@@ -25,6 +25,7 @@ pub fn drain_settings() -> DrainSettings {
         batch: 16,
         claim_idle: Duration::from_secs(30),
         max_deliveries: 5,
+        countries: Default::default(),
     }
 }
 

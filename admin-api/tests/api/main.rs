@@ -16,6 +16,7 @@ mod console_people;
 mod console_people_events;
 mod console_scale;
 mod console_session;
+mod countries;
 mod docs;
 mod drain;
 mod events;

@@ -206,3 +206,43 @@ async fn huge_user_agents_and_referrers_are_cut_before_they_are_stored() {
     assert_eq!(details["original_url"], "https://example.com/huge");
     system.stop().await;
 }
+
+#[tokio::test]
+async fn visits_get_the_country_of_their_network_from_the_installed_range_files() {
+    let dir = std::env::temp_dir().join(format!(
+        "urlshortener-geoip-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    // tor-geoipdb's format: loopback placed in Germany, for this test only.
+    std::fs::write(dir.join("geoip"), "# test\n2130706432,2147483647,DE\n").expect("geoip");
+    let system = System::start_with(vec![("GEOIP_DIR", dir.display().to_string())]).await;
+    let link = system.create_link("https://example.com/where").await;
+    let code = link["short_code"].as_str().expect("code").to_owned();
+    assert_eq!(
+        system.visit(Method::GET, &format!("/{code}")).await.status,
+        StatusCode::FOUND
+    );
+    let query = format!("url_id={}&event_type=redirect", link["id"]);
+    eventually(Duration::from_secs(10), || async {
+        system.count_events(&query).await == 1
+    })
+    .await;
+    let events = system.get(&format!("/events?{query}")).await.json();
+    assert_eq!(events[0]["details"]["country"], "DE", "{events}");
+    let stats = system.get(&format!("/urls/{code}/stats")).await.json();
+    assert_eq!(
+        stats["countries"],
+        serde_json::json!([{"country": "DE", "visits": 1}])
+    );
+    system.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A suffix that keeps parallel tests' directories apart.
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
