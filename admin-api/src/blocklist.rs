@@ -130,7 +130,13 @@ pub async fn add(state: &AppState, actor: Actor, input: &str, reason: &str) -> A
         after = last.id;
         let caught: Vec<db::Caught> = chunk
             .into_iter()
-            .filter(|link| blocks(&pattern, &link.original_url))
+            .filter(|link| {
+                blocks(&pattern, &link.original_url)
+                    || link
+                        .fallback_url
+                        .as_deref()
+                        .is_some_and(|f| blocks(&pattern, f))
+            })
             .collect();
         if caught.is_empty() {
             continue;
@@ -141,7 +147,7 @@ pub async fn add(state: &AppState, actor: Actor, input: &str, reason: &str) -> A
             .iter()
             .map(|l| json!({"short_code": l.short_code, "entry_id": entry.id, "pattern": pattern, "reason": reason}))
             .collect();
-        db::disable(write.tx(), &ids, &disabled_reason).await?;
+        db::disable(write.tx(), &ids, &disabled_reason, entry.id).await?;
         write.events("disabled", &ids, &users, &details).await?;
         disabled += caught.len();
         write.touched_all(caught.into_iter().map(|l| l.short_code));

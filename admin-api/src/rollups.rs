@@ -19,6 +19,8 @@ pub struct VisitFacts {
     pub device: String,
     /// ISO 3166-1 alpha-2, or `unknown`.
     pub country: String,
+    /// Served by the link's fallback: counted apart, in nothing else.
+    pub fallback: bool,
     pub visitor: i64,
 }
 
@@ -27,6 +29,7 @@ pub struct VisitFacts {
 pub struct TotalsDelta {
     pub visits: i64,
     pub bot_visits: i64,
+    pub fallback_visits: i64,
     pub last_visit_at: Option<DateTime<Utc>>,
 }
 
@@ -40,11 +43,16 @@ pub struct RollupBatch {
     pub visitors: BTreeMap<(i64, i64), ()>,
 }
 
-/// Sums a batch. Bots count only in `bot_visits` and `last_visit_at`.
+/// Sums a batch. Bots count only in `bot_visits` and `last_visit_at`,
+/// visits to a fallback only in `fallback_visits`.
 pub fn aggregate(visits: &[VisitFacts]) -> RollupBatch {
     let mut batch = RollupBatch::default();
     for visit in visits {
         let totals = batch.totals.entry(visit.url_id).or_default();
+        if visit.fallback {
+            totals.fallback_visits += 1;
+            continue;
+        }
         totals.last_visit_at = totals.last_visit_at.max(Some(visit.at));
         if visit.is_bot {
             totals.bot_visits += 1;
@@ -98,6 +106,7 @@ mod tests {
             os: "Linux".into(),
             device: "desktop".into(),
             country: "SE".into(),
+            fallback: false,
             visitor,
         }
     }
@@ -115,6 +124,7 @@ mod tests {
             TotalsDelta {
                 visits: 2,
                 bot_visits: 1,
+                fallback_visits: 0,
                 last_visit_at: Some("2026-01-03T12:00:00Z".parse().expect("time"))
             }
         );

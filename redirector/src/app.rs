@@ -273,9 +273,24 @@ impl App {
                     if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
                         return respond::too_many_requests(wait);
                     }
-                    self.record_visit(code, &link, request, peer, now);
+                    self.record_visit(code, &link, request, peer, now, false);
                 }
                 respond::redirect(link.status, &link.location)
+            }
+            // Inactive, expired or disabled by hand, with somewhere to go:
+            // a visit, counted apart.
+            Some(link) if link.fallback.is_some() => {
+                if request.method() == Method::GET {
+                    let limits = &self.inner.rate_limits;
+                    if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
+                        return respond::too_many_requests(wait);
+                    }
+                    self.record_visit(code, &link, request, peer, now, true);
+                }
+                match &link.fallback {
+                    Some(fallback) => respond::redirect(StatusCode::FOUND, fallback),
+                    None => respond::not_found(),
+                }
             }
             // Unknown codes (deleted ones included) go where the operator
             // says, if anywhere; links that exist but do not redirect now
@@ -301,6 +316,7 @@ impl App {
         request: &Request<B>,
         peer: IpAddr,
         now: Duration,
+        fallback: bool,
     ) {
         let headers = request.headers();
         // What the client sends is cut to a documented size before it is
@@ -320,6 +336,7 @@ impl App {
             referrer: text(hyper::header::REFERER, MAX_REFERRER_BYTES),
             user_agent: text(hyper::header::USER_AGENT, MAX_USER_AGENT_BYTES),
             client: Some(client_ip(peer, headers, &self.inner.trusted_proxies)),
+            fallback,
         });
     }
 

@@ -181,6 +181,7 @@ mod tests {
             active: true,
             expires_at: None,
             redirect_type: 302,
+            fallback: None,
         })
     }
 

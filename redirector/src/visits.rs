@@ -240,6 +240,7 @@ mod tests {
         referrer: None,
         user_agent: None,
         client: None,
+        fallback: false,
     };
 
     #[test]

@@ -155,6 +155,10 @@ pub struct LinkRecord {
     /// 301, 302, 307 or 308.
     #[serde(rename = "r")]
     pub redirect_type: u16,
+    /// Where visitors go (302) when the link does not redirect: inactive,
+    /// expired, or disabled by hand (never when the blocklist disabled it).
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// The redirect rule, in one place: an active link whose expiry (Unix
@@ -250,6 +254,8 @@ pub struct LinkRow {
     pub is_active: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub redirect_type: i16,
+    /// The fallback the record carries (none for a link the blocklist disabled).
+    pub fallback_url: Option<String>,
 }
 
 impl LinkRow {
@@ -274,6 +280,7 @@ impl LinkRow {
             active: self.is_active,
             expires_at: self.expires_at.map(|t| t.timestamp()),
             redirect_type: u16::try_from(self.redirect_type).unwrap_or(302),
+            fallback: self.fallback_url.clone(),
         }
     }
 }
@@ -285,7 +292,8 @@ pub async fn by_code(db: impl PgExecutor<'_>, code: &str) -> sqlx::Result<Option
         LinkRow,
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
-                l.redirect_type, l.version, false AS "gone!"
+                l.redirect_type, l.version,
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, false AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL"#,
         code
@@ -302,6 +310,7 @@ pub async fn by_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::Result
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url,
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = ANY($1)"#,
@@ -323,6 +332,7 @@ pub async fn batch_after(
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url,
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.id > $1
@@ -347,6 +357,7 @@ mod tests {
             active,
             expires_at,
             redirect_type: 302,
+            fallback: None,
         }
     }
 

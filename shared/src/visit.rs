@@ -40,6 +40,9 @@ pub struct Visit {
     pub user_agent: Option<String>,
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
     pub ip_prefix: Option<String>,
+    /// Served by the link's fallback (it did not redirect itself).
+    #[serde(rename = "fb", default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 /// A visit as the redirector records it: borrowed from the request and the
@@ -57,6 +60,8 @@ pub struct VisitRef<'a> {
     pub user_agent: Option<&'a str>,
     /// The client's address; only its network ([`IpPrefix`]) is written.
     pub client: Option<IpAddr>,
+    /// Served by the link's fallback.
+    pub fallback: bool,
 }
 
 /// A visit's id: the redirector instance and its sequence number, written
@@ -113,6 +118,9 @@ impl Serialize for WithId<'_, '_> {
         }
         if let Some(client) = visit.client {
             map.serialize_entry("p", &format_args!("{}", IpPrefix(client)))?;
+        }
+        if visit.fallback {
+            map.serialize_entry("fb", &true)?;
         }
         map.end()
     }
@@ -202,7 +210,10 @@ mod tests {
             (None, None),
         ];
         for (referrer, user_agent) in cases {
-            for client in [Some("203.0.113.7".parse().expect("ip")), None] {
+            for (client, fallback) in [
+                (Some("203.0.113.7".parse().expect("ip")), false),
+                (None, true),
+            ] {
                 let borrowed = VisitRef {
                     short_code: "aB3",
                     url_id: 7,
@@ -211,6 +222,7 @@ mod tests {
                     referrer,
                     user_agent,
                     client,
+                    fallback,
                 };
                 let id = VisitId {
                     instance: "00ff",
@@ -225,6 +237,7 @@ mod tests {
                     referrer: referrer.map(Into::into),
                     user_agent: user_agent.map(Into::into),
                     ip_prefix: client.map(ip_prefix),
+                    fallback,
                 };
                 let mut encoded = Vec::new();
                 borrowed.encode(id, &mut encoded);

@@ -456,6 +456,7 @@ mod tests {
             referrer: Some("https://ref.example/x".into()),
             user_agent: None,
             ip_prefix: Some("10.0.0.0/24".into()),
+            fallback: false,
         }
     }
 
@@ -518,6 +519,7 @@ mod tests {
             referrer: Some(clip(&referrer, MAX_REFERRER_BYTES)),
             user_agent: Some(clip(&user_agent, MAX_USER_AGENT_BYTES)),
             client: Some("2001:db8:ffff:ffff::1".parse().expect("ip")),
+            fallback: true,
         };
         let id = VisitId {
             instance: "ffffffffffffffff",

@@ -48,6 +48,7 @@ async fn set_active(
         redirect_type: None,
         tags: None,
         disabled: None,
+        fallback_url: None,
     };
     let row = update_link(&state, &console.caller, id, body).await?;
     Ok(to_link(row.id))

@@ -48,6 +48,8 @@ pub struct LinkForm {
     user_id: String,
     #[serde(default)]
     tags: String,
+    #[serde(default)]
+    fallback_url: String,
 }
 
 impl LinkForm {
@@ -66,7 +68,14 @@ impl LinkForm {
             redirect_type: row.redirect_type.to_string(),
             user_id: row.user_id.to_string(),
             tags: row.tags.join(", "),
+            fallback_url: row.fallback_url.clone().unwrap_or_default(),
         }
+    }
+
+    /// The fallback typed: none when empty.
+    fn fallback(&self) -> Option<String> {
+        let value = self.fallback_url.trim();
+        (!value.is_empty()).then(|| value.to_owned())
     }
 
     /// The tags typed, split at commas and spaces (the API checks each).
@@ -233,6 +242,7 @@ pub async fn create(
             redirect_type: form.redirect(),
             tags: Some(form.tag_list()),
             disabled: None,
+            fallback_url: form.fallback(),
         };
         create_link(&state, &console.caller, body).await
     }
@@ -279,6 +289,7 @@ pub async fn save(
             redirect_type: form.redirect(),
             tags: Some(form.tag_list()),
             disabled: None,
+            fallback_url: Some(form.fallback()),
         };
         update_link(&state, &console.caller, row.id, body).await
     }

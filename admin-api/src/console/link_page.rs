@@ -40,6 +40,7 @@ pub struct Shown {
     pub tags: Vec<String>,
     /// Why the link is disabled, if it is.
     pub disabled: Option<String>,
+    pub fallback_url: Option<String>,
 }
 
 /// One row of a breakdown or of the days table.
@@ -76,6 +77,7 @@ struct LinkPage {
     visits: i64,
     unique_visitors: i64,
     bot_visits: i64,
+    fallback_visits: i64,
     last_visit: Option<Stamp>,
     chart: VisitsChart,
     days: Vec<Count>,
@@ -198,6 +200,7 @@ pub async fn show(
                 link.expires_at,
             ),
             disabled: link.disabled_reason.clone(),
+            fallback_url: link.fallback_url.clone(),
             is_active: link.is_active,
             short_url,
             short_code: link.short_code,
@@ -214,6 +217,7 @@ pub async fn show(
         visits: stats.total_visits,
         unique_visitors: stats.unique_visitors,
         bot_visits: stats.bot_visits,
+        fallback_visits: stats.fallback_visits,
         last_visit: stats.last_visit_at.map(Stamp::from),
         chart: VisitsChart::new(&days),
         days: days

@@ -24,6 +24,7 @@ pub struct Caught {
     pub user_id: i64,
     pub short_code: String,
     pub original_url: String,
+    pub fallback_url: Option<String>,
 }
 
 pub async fn lock_shared(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
@@ -148,9 +149,10 @@ pub async fn candidates(
 ) -> sqlx::Result<Vec<Caught>> {
     sqlx::query_as!(
         Caught,
-        "SELECT id, user_id, short_code, original_url FROM urls
+        "SELECT id, user_id, short_code, original_url, fallback_url FROM urls
          WHERE deleted_at IS NULL AND disabled_reason IS NULL
-           AND (short_code || ' ' || title || ' ' || original_url) ILIKE $1
+           AND ((short_code || ' ' || title || ' ' || original_url) ILIKE $1
+                OR fallback_url ILIKE $1)
            AND id > $2
          ORDER BY id LIMIT $3",
         like,
@@ -161,14 +163,20 @@ pub async fn candidates(
     .await
 }
 
-/// Disables links `ids` with `reason`.
-pub async fn disable(db: impl PgExecutor<'_>, ids: &[i64], reason: &str) -> sqlx::Result<()> {
+/// Disables links `ids` with `reason`, naming blocklist entry `entry`.
+pub async fn disable(
+    db: impl PgExecutor<'_>,
+    ids: &[i64],
+    reason: &str,
+    entry: i64,
+) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE urls SET disabled_reason = $2,
+        "UPDATE urls SET disabled_reason = $2, disabled_entry = $3,
                 updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
          WHERE id = ANY($1::bigint[])",
         ids,
-        reason
+        reason,
+        entry
     )
     .execute(db)
     .await

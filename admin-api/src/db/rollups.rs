@@ -32,28 +32,34 @@ pub async fn add_totals(
     let mut url_ids = Vec::new();
     let mut visits = Vec::new();
     let mut bots = Vec::new();
+    let mut fallbacks = Vec::new();
     let mut uniques = Vec::new();
     let mut last = Vec::new();
     for (url_id, delta) in &batch.totals {
         url_ids.push(*url_id);
         visits.push(delta.visits);
         bots.push(delta.bot_visits);
+        fallbacks.push(delta.fallback_visits);
         uniques.push(new_visitors.iter().filter(|id| *id == url_id).count() as i64);
         last.push(delta.last_visit_at);
     }
     sqlx::query!(
-        "INSERT INTO url_visit_totals AS t (url_id, total_visits, bot_visits, unique_visitors, last_visit_at)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+        "INSERT INTO url_visit_totals AS t (url_id, total_visits, bot_visits, unique_visitors,
+                                             last_visit_at, fallback_visits)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+                              $5::timestamptz[], $6::bigint[])
          ON CONFLICT (url_id) DO UPDATE SET
              total_visits = t.total_visits + EXCLUDED.total_visits,
              bot_visits = t.bot_visits + EXCLUDED.bot_visits,
+             fallback_visits = t.fallback_visits + EXCLUDED.fallback_visits,
              unique_visitors = t.unique_visitors + EXCLUDED.unique_visitors,
              last_visit_at = GREATEST(t.last_visit_at, EXCLUDED.last_visit_at)",
         &url_ids,
         &visits,
         &bots,
         &uniques,
-        &last as &[Option<DateTime<Utc>>]
+        &last as &[Option<DateTime<Utc>>],
+        &fallbacks
     )
     .execute(db)
     .await
@@ -111,12 +117,15 @@ pub struct Totals {
     pub bot_visits: i64,
     pub unique_visitors: i64,
     pub last_visit_at: Option<DateTime<Utc>>,
+    /// Visits sent to the link's fallback.
+    pub fallback_visits: i64,
 }
 
 pub async fn totals(db: impl PgExecutor<'_>, url_id: i64) -> sqlx::Result<Totals> {
     let row = sqlx::query_as!(
         Totals,
-        "SELECT total_visits, bot_visits, unique_visitors, last_visit_at FROM url_visit_totals WHERE url_id = $1",
+        "SELECT total_visits, bot_visits, unique_visitors, last_visit_at, fallback_visits
+         FROM url_visit_totals WHERE url_id = $1",
         url_id
     )
     .fetch_optional(db)

@@ -23,6 +23,8 @@ pub struct UrlRow {
     pub tags: Vec<String>,
     /// Why the link is disabled (by the blocklist or by hand); `None`: it is not.
     pub disabled_reason: Option<String>,
+    /// Where the link sends visitors when it does not redirect itself.
+    pub fallback_url: Option<String>,
 }
 
 /// A link to create.
@@ -35,6 +37,7 @@ pub struct NewUrl<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub tags: &'a [String],
     pub disabled_reason: Option<&'a str>,
+    pub fallback_url: Option<&'a str>,
 }
 
 /// The editable fields of a link, all set at once.
@@ -47,6 +50,7 @@ pub struct UrlFields {
     pub redirect_type: i16,
     pub tags: Vec<String>,
     pub disabled_reason: Option<String>,
+    pub fallback_url: Option<String>,
 }
 
 impl UrlFields {
@@ -60,6 +64,7 @@ impl UrlFields {
             redirect_type: row.redirect_type,
             tags: row.tags.clone(),
             disabled_reason: row.disabled_reason.clone(),
+            fallback_url: row.fallback_url.clone(),
         }
     }
 
@@ -95,6 +100,9 @@ impl UrlFields {
             let value = new.disabled_reason.clone();
             changes.push(("disabled", value.unwrap_or_default()));
         }
+        if self.fallback_url != new.fallback_url {
+            changes.push(("fallback_url", new.fallback_url.clone().unwrap_or_default()));
+        }
         changes
             .into_iter()
             .map(|(field, value)| json!({"field": field, "new_value": value}))
@@ -112,11 +120,11 @@ pub async fn insert(
     sqlx::query_as!(
         UrlRow,
         "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at, tags,
-                           disabled_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                           disabled_reason, fallback_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (short_code) DO NOTHING
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags, disabled_reason",
+                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url",
         new.user_id,
         short_code,
         new.original_url,
@@ -124,7 +132,8 @@ pub async fn insert(
         new.redirect_type,
         new.expires_at,
         new.tags,
-        new.disabled_reason
+        new.disabled_reason,
+        new.fallback_url
     )
     .fetch_optional(db)
     .await
@@ -134,7 +143,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url
          FROM urls WHERE id = $1 AND deleted_at IS NULL",
         id
     )
@@ -147,7 +156,7 @@ pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Op
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url
          FROM urls WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         id
     )
@@ -178,7 +187,7 @@ pub async fn list(
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url
          FROM urls
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
@@ -247,11 +256,13 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
     sqlx::query_as!(
         UrlRow,
         "UPDATE urls SET title = $2, is_active = $3, original_url = $4, expires_at = $5,
-                redirect_type = $6, tags = $7, disabled_reason = $8,
+                redirect_type = $6, tags = $7, disabled_reason = $8, fallback_url = $9,
+                disabled_entry = CASE WHEN $8::text IS NOT DISTINCT FROM disabled_reason
+                                      THEN disabled_entry END,
                 updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
          WHERE id = $1
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags, disabled_reason",
+                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url",
         id,
         fields.title,
         fields.is_active,
@@ -259,7 +270,8 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
         fields.expires_at,
         fields.redirect_type,
         &fields.tags,
-        fields.disabled_reason.as_deref()
+        fields.disabled_reason.as_deref(),
+        fields.fallback_url.as_deref()
     )
     .fetch_one(db)
     .await

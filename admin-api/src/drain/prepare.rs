@@ -63,6 +63,7 @@ pub fn prepare(
             os: agent.os.clone(),
             device: agent.device.clone(),
             country: country.to_owned(),
+            fallback: visit.fallback,
             visitor: visitor_id(&ip_prefix, &user_agent),
         });
         let columns = &mut batch.columns;
@@ -79,6 +80,7 @@ pub fn prepare(
             "is_bot": agent.is_bot,
             "ip_prefix": ip_prefix,
             "country": country,
+            "fallback": visit.fallback,
         }));
         columns.visit_ids.push(visit.visit_id);
     }
@@ -99,6 +101,7 @@ mod tests {
             referrer: Some("https://news.example/x".into()),
             user_agent: Some("curl/8.0".into()),
             ip_prefix: Some("10.0.0.0/24".into()),
+            fallback: false,
         }
     }
 

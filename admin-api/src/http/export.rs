@@ -34,6 +34,7 @@ const URL_HEADER: &[&str] = &[
     "expires_at",
     "redirect_type",
     "tags",
+    "fallback_url",
 ];
 
 const EVENT_HEADER: &[&str] = &[
@@ -75,6 +76,7 @@ impl CsvRow for UrlRow {
             self.expires_at.as_ref().map(timestamp).unwrap_or_default(),
             self.redirect_type.to_string(),
             self.tags.join(","),
+            self.fallback_url.clone().unwrap_or_default(),
         ]
     }
 }
@@ -115,7 +117,7 @@ impl CsvRow for UserRow {
 /// Export links as CSV (the import format; same filters as `GET /urls`).
 #[utoipa::path(get, path = "/urls/export", tag = "urls", params(UrlQuery),
     responses((status = 200, content_type = "text/csv", body = String,
-               description = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags"),
+               description = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url"),
               (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, description = "Too many exports running"),
               (status = 503, body = ErrorBody)))]
 async fn export_urls(

@@ -41,6 +41,8 @@ pub struct StatsResponse {
     /// Where visitors came from (ISO 3166-1 alpha-2, or `unknown`).
     pub(crate) countries: Vec<CountryVisits>,
     pub(crate) bot_visits: i64,
+    /// Visits sent to the link's fallback (in none of the counts above).
+    pub(crate) fallback_visits: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,6 +127,7 @@ pub(crate) async fn stats_of(
         devices: Vec::new(),
         countries: Vec::new(),
         bot_visits: totals.bot_visits,
+        fallback_visits: totals.fallback_visits,
     };
     for row in rollups::top_dimensions(pool, url_id, TOP_VALUES).await? {
         let (value, visits) = (row.value, row.visits);

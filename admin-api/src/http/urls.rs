@@ -63,6 +63,9 @@ pub struct UrlResponse {
     /// Set when the link is disabled (by the blocklist or by hand): it does
     /// not redirect until enabled again.
     disabled: Option<Disabled>,
+    /// Where an inactive, expired or disabled link sends visitors (302)
+    /// instead of a 404.
+    fallback_url: Option<String>,
 }
 
 /// Why a link is disabled.
@@ -90,6 +93,7 @@ impl UrlResponse {
             short_url,
             tags: row.tags,
             disabled: row.disabled_reason.map(|reason| Disabled { reason }),
+            fallback_url: row.fallback_url,
         }
     }
 }
@@ -121,6 +125,10 @@ pub struct CreateUrl {
     /// Create the link disabled, with this reason.
     #[serde(default)]
     pub(crate) disabled: Option<Disabled>,
+    /// Where the link sends visitors while it does not redirect; validated
+    /// like `original_url`.
+    #[serde(default)]
+    pub(crate) fallback_url: Option<String>,
 }
 
 /// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
@@ -145,6 +153,9 @@ pub struct UpdateUrl {
     /// its destination is on the blocklist).
     #[serde(default, deserialize_with = "nullable")]
     pub(crate) disabled: Option<Option<Disabled>>,
+    /// The fallback; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub(crate) fallback_url: Option<Option<String>>,
 }
 
 /// Filters of `GET /urls`.
@@ -220,8 +231,20 @@ fn check_disabled(disabled: Option<Disabled>) -> ApiResult<Option<String>> {
 }
 
 fn check_url(value: &str, state: &AppState) -> ApiResult<String> {
+    check_target("original_url", value, state)
+}
+
+/// A URL a link sends visitors to, in `field`: its canonical form.
+fn check_target(field: &str, value: &str, state: &AppState) -> ApiResult<String> {
     validate::target_url(value, state.settings.public_host.as_deref())
-        .map_err(|p| ApiError::validation("original_url", p))
+        .map_err(|p| ApiError::validation(field, p))
+}
+
+/// Every URL of a link that the blocklist must allow, with its field.
+fn targets<'a>(original_url: &'a str, fallback_url: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut targets = vec![("original_url", original_url)];
+    targets.extend(fallback_url.map(|url| ("fallback_url", url)));
+    targets
 }
 
 fn check_title(value: &str) -> ApiResult<()> {
@@ -324,12 +347,17 @@ pub(crate) async fn create_link(
     let tags = body.tags.unwrap_or_default();
     check_tags(&tags)?;
     let disabled_reason = check_disabled(body.disabled)?;
+    let fallback_url = body
+        .fallback_url
+        .as_deref()
+        .map(|url| check_target("fallback_url", url, state))
+        .transpose()?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     if !users::lock_live(write.tx(), user_id).await? {
         return Err(ApiError::not_found("user"));
     }
-    blocklist::check(write.tx(), &[("original_url", &original_url)]).await?;
+    blocklist::check(write.tx(), &targets(&original_url, fallback_url.as_deref())).await?;
     let new = NewUrl {
         user_id,
         original_url: &original_url,
@@ -338,6 +366,7 @@ pub(crate) async fn create_link(
         expires_at,
         tags: &tags,
         disabled_reason: disabled_reason.as_deref(),
+        fallback_url: fallback_url.as_deref(),
     };
     let row = match &body.short_code {
         Some(code) => urls::insert(write.tx(), &new, code)
@@ -414,6 +443,13 @@ pub(crate) async fn update_link(
         check_tags(tags)?;
     }
     let disabled = body.disabled.map(check_disabled).transpose()?;
+    let fallback_url = body
+        .fallback_url
+        .map(|f| {
+            f.map(|url| check_target("fallback_url", &url, state))
+                .transpose()
+        })
+        .transpose()?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
@@ -429,13 +465,18 @@ pub(crate) async fn update_link(
         redirect_type: redirect_type.unwrap_or(old.redirect_type),
         tags: body.tags.unwrap_or_else(|| old.tags.clone()),
         disabled_reason: disabled.unwrap_or_else(|| old.disabled_reason.clone()),
+        fallback_url: fallback_url.unwrap_or_else(|| old.fallback_url.clone()),
     };
     let details = old.updated_details(&new);
     if details.is_empty() {
         return Ok(current);
     }
-    if new.original_url != old.original_url || new.disabled_reason.is_none() {
-        blocklist::check(write.tx(), &[("original_url", &new.original_url)]).await?;
+    if new.original_url != old.original_url
+        || new.fallback_url != old.fallback_url
+        || new.disabled_reason.is_none()
+    {
+        let targets = targets(&new.original_url, new.fallback_url.as_deref());
+        blocklist::check(write.tx(), &targets).await?;
     }
     let row = urls::update(write.tx(), id, &new).await?;
     let n = details.len();

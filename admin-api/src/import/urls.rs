@@ -1,6 +1,7 @@
 //! Import of `urls.csv`
 //! (`id,user_id,short_code,original_url,title,is_active,created_at,updated_at`,
-//! optionally `expires_at`, `redirect_type` and `tags`, joined by commas). New links get no `created`
+//! optionally `expires_at`, `redirect_type`, `tags` (joined by commas) and
+//! `fallback_url`). New links get no `created`
 //! events (the old service's `events.csv` already holds them); a row that
 //! changes an existing link writes the `updated` events a `PUT` would, and a
 //! row that revives a deleted link a `restored` event. Codes are permanent:
@@ -43,6 +44,8 @@ struct UrlRecord {
     redirect_type: Option<i64>,
     #[serde(default)]
     tags: Option<String>,
+    #[serde(default)]
+    fallback_url: Option<String>,
 }
 
 /// Checks every row, then upserts them all in one [`LinkWrite`] whose events
@@ -67,6 +70,15 @@ pub async fn import(state: &AppState, upload: &CsvUpload, actor: Actor) -> ApiRe
     }
     if let Some(row) = imports::first_code_taken(write.tx(), &rows).await? {
         return Err(ApiError::conflict("short_code", "belongs to another link").at_row(row as u64));
+    }
+    let fallbacks: Vec<String> = rows
+        .fallback_urls
+        .iter()
+        .map(|f| f.clone().unwrap_or_default())
+        .collect();
+    if let Some((row, pattern)) = blocklist::first_blocked_row(write.tx(), &fallbacks).await? {
+        let problem = format!("points at a blocked host ({pattern})");
+        return Err(row_error(row as usize, "fallback_url", problem));
     }
     if let Some((row, pattern)) =
         blocklist::first_blocked_row(write.tx(), &rows.original_urls).await?
@@ -175,6 +187,13 @@ fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
         let expires_at = timestamp(&r.expires_at, "expires_at")?;
         let tags = imports::split_tags(r.tags.as_deref().unwrap_or_default());
         validate::tags(&tags).map_err(|p| row_error(row, "tags", p))?;
+        let fallback_url = match r.fallback_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(
+                validate::target_url(url, own_host)
+                    .map_err(|p| row_error(row, "fallback_url", p))?,
+            ),
+        };
         rows.ids.push(r.id);
         rows.user_ids.push(r.user_id);
         rows.short_codes.push(r.short_code);
@@ -186,6 +205,7 @@ fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
         rows.created_at.push(created_at);
         rows.updated_at.push(updated_at);
         rows.tags.push(tags.join(","));
+        rows.fallback_urls.push(fallback_url);
         Ok(())
     })?;
     if let Some((first, again)) = first_duplicate(rows.ids.iter()) {

@@ -58,6 +58,7 @@ pub fn visit(id: &str, link: &Value) -> Visit {
             "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0".into(),
         ),
         ip_prefix: Some("192.0.2.0/24".into()),
+        fallback: false,
     }
 }
 

@@ -37,7 +37,8 @@ async fn an_export_imported_into_an_emptied_system_exports_the_same(pool: PgPool
     let link = app.create_url(ann, "https://example.com/a?x=1,2").await;
     for body in [
         json!({"user_id": bob, "original_url": "https://example.com/b", "title": "Comma, \"quote\" and more",
-               "tags": ["Q3", "launch"], "expires_at": "2099-01-02T03:04:05", "redirect_type": 308}),
+               "tags": ["Q3", "launch"], "expires_at": "2099-01-02T03:04:05", "redirect_type": 308,
+               "fallback_url": "https://example.com/sorry"}),
         json!({"user_id": ann, "original_url": "https://example.com/c", "short_code": "custom-1"}),
     ] {
         app.post_json("/urls", &body)
@@ -80,13 +81,13 @@ async fn an_export_imported_into_an_emptied_system_exports_the_same(pool: PgPool
     );
     assert!(
         files[1].starts_with(
-            "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags\n"
+            "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url\n"
         ),
         "{}",
         files[1]
     );
     assert!(
-        files[1].contains(",2099-01-02 03:04:05,308,\"Q3,launch\"\n"),
+        files[1].contains(",2099-01-02 03:04:05,308,\"Q3,launch\",https://example.com/sorry\n"),
         "{}",
         files[1]
     );

@@ -74,6 +74,7 @@ pub fn link(k: u32, seed: u64) -> LinkRecord {
         } else {
             302
         },
+        fallback: None,
     }
 }
 

@@ -1,8 +1,10 @@
-//! How the cache keeps a link: a flags byte (status, active, expiry, scheme),
-//! the entry's deadline, the ids and expiry as varints, then the target
-//! without its `https://` or `http://` (a flag says which): about 12 bytes
-//! beyond the target's own. A remembered miss is the flags and the deadline.
-//! Decoded on each hit into the parts a response and a visit need.
+//! How the cache keeps a link: a flags byte (status, active, expiry, scheme,
+//! extras), the entry's deadline, the ids and expiry as varints, the link
+//! features if any (the extras flag says so: a link without them pays not a
+//! byte), then the target without its `https://` or `http://` (a flag says
+//! which): about 12 bytes beyond the target's own. A remembered miss is the
+//! flags and the deadline. Decoded on each hit into the parts a response and
+//! a visit need.
 
 use bytes::Bytes;
 use hyper::StatusCode;
@@ -19,6 +21,8 @@ pub struct CachedLink {
     pub expires_at: Option<i64>,
     pub status: StatusCode,
     pub location: HeaderValue,
+    /// Where visitors go when the link does not redirect.
+    pub fallback: Option<HeaderValue>,
 }
 
 impl CachedLink {
@@ -45,6 +49,9 @@ const ACTIVE: u8 = 1 << 2;
 const EXPIRES: u8 = 1 << 3;
 const FOUND: u8 = 1 << 4;
 const SCHEME_SHIFT: u32 = 5;
+const SCHEME_BITS: u8 = 0b11 << SCHEME_SHIFT;
+/// Features follow the ids: the fallback's length and bytes.
+const EXTRAS: u8 = 1 << 7;
 /// Flags and deadline.
 const FIXED_BYTES: usize = 5;
 
@@ -72,6 +79,13 @@ pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
     if record.expires_at.is_some() {
         flags |= EXPIRES;
     }
+    let fallback = record
+        .fallback
+        .as_deref()
+        .filter(|f| HeaderValue::from_str(f).is_ok());
+    if fallback.is_some() {
+        flags |= EXTRAS;
+    }
     let mut bytes = Vec::with_capacity(FIXED_BYTES + 20 + record.target.len());
     bytes.push(flags);
     bytes.extend_from_slice(&deadline.to_le_bytes());
@@ -79,6 +93,10 @@ pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
     put_varint(&mut bytes, record.user_id);
     if let Some(expiry) = record.expires_at {
         put_varint(&mut bytes, expiry);
+    }
+    if let Some(fallback) = fallback {
+        put_varint(&mut bytes, fallback.len() as i64);
+        bytes.extend_from_slice(fallback.as_bytes());
     }
     bytes.extend_from_slice(&record.target.as_bytes()[SCHEMES[scheme].len()..]);
     bytes
@@ -105,7 +123,15 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
     } else {
         None
     };
-    let scheme = SCHEMES.get(usize::from(flags >> SCHEME_SHIFT))?;
+    let fallback = if flags & EXTRAS != 0 {
+        let len = usize::try_from(take_varint(&mut rest)?).ok()?;
+        let (fallback, after) = (rest.get(..len)?, rest.get(len..)?);
+        rest = after;
+        Some(HeaderValue::from_bytes(fallback).ok()?)
+    } else {
+        None
+    };
+    let scheme = SCHEMES.get(usize::from((flags & SCHEME_BITS) >> SCHEME_SHIFT))?;
     let location = if scheme.is_empty() {
         HeaderValue::from_bytes(rest).ok()?
     } else {
@@ -121,6 +147,7 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
         expires_at,
         status: StatusCode::from_u16(STATUSES[usize::from(flags & STATUS_BITS)]).ok()?,
         location,
+        fallback,
     }))
 }
 
@@ -160,6 +187,7 @@ mod tests {
             active: true,
             expires_at,
             redirect_type: status,
+            fallback: None,
         }
     }
 
@@ -187,6 +215,38 @@ mod tests {
         inactive.active = false;
         let link = decode(&encode(Some(&inactive), 1)).expect("decodes");
         assert!(!link.expect("a link").redirects_at(0));
+    }
+
+    #[test]
+    fn a_fallback_rides_along_only_on_links_that_have_one() {
+        let plain = record("https://e.com/x", 302, Some(5));
+        let mut with = plain.clone();
+        with.fallback = Some("https://e.com/sorry".into());
+        let (bare, extra) = (encode(Some(&plain), 1), encode(Some(&with), 1));
+        assert_eq!(extra.len(), bare.len() + 1 + "https://e.com/sorry".len());
+        let link = decode(&extra).expect("decodes").expect("a link");
+        assert_eq!(link.target(), "https://e.com/x");
+        assert_eq!(link.expires_at, Some(5));
+        assert_eq!(
+            link.fallback.as_ref().map(|f| f.as_bytes()),
+            Some(&b"https://e.com/sorry"[..])
+        );
+        assert!(
+            decode(&bare)
+                .expect("decodes")
+                .expect("a link")
+                .fallback
+                .is_none()
+        );
+        let mut bad = with.clone();
+        bad.fallback = Some("https://e.com/\n".replace("\\n", "\n"));
+        assert!(
+            decode(&encode(Some(&bad), 1))
+                .expect("decodes")
+                .expect("a link")
+                .fallback
+                .is_none()
+        );
     }
 
     #[test]

@@ -264,3 +264,45 @@ async fn a_blocklist_entry_stops_its_links_redirecting_at_once_and_removing_it_d
         .await;
     system.stop().await;
 }
+
+#[tokio::test]
+async fn links_that_do_not_redirect_send_visitors_to_their_fallback_counted_apart() {
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/live").await;
+    let (id, code) = (
+        link["id"].clone(),
+        link["short_code"].as_str().expect("code").to_owned(),
+    );
+    let path = format!("/{code}");
+    system
+        .update_link(&id, &json!({"fallback_url": "https://example.com/sorry"}))
+        .await;
+    assert_eq!(
+        system.visit(Method::GET, &path).await.location(),
+        Some("https://example.com/live"),
+        "a live link ignores its fallback"
+    );
+    system.update_link(&id, &json!({"is_active": false})).await;
+    let reply = system.visit(Method::GET, &path).await;
+    assert_eq!(
+        (reply.status, reply.location()),
+        (StatusCode::FOUND, Some("https://example.com/sorry"))
+    );
+    let head = system.visit(Method::HEAD, &path).await;
+    assert_eq!(head.status, StatusCode::FOUND, "HEAD too, but not a visit");
+    system.until_pipeline_idle().await;
+    let stats = system.get(&format!("/urls/{code}/stats")).await.json();
+    assert_eq!(
+        (&stats["total_visits"], &stats["fallback_visits"]),
+        (&json!(1), &json!(1))
+    );
+    system
+        .update_link(&id, &json!({"fallback_url": null}))
+        .await;
+    assert_eq!(
+        system.visit(Method::GET, &path).await.status,
+        StatusCode::NOT_FOUND,
+        "without a fallback, the contract's 404"
+    );
+    system.stop().await;
+}
