@@ -33,7 +33,7 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 TARGET = "https://example.com/landing/{}"
 
 
-PHASES = ["hits", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss", "policy"]
+PHASES = ["hits", "features", "valkey", "postgres", "negative", "visibility", "stats", "drain", "pinned", "rss", "policy"]
 PHASES += scaling.PHASES
 PHASES += history.PHASES
 
@@ -510,6 +510,8 @@ def run(args, procs, figures):
     # Cache hits against nginx, the same load.
     if "hits" in args.phases:
         cache_hits(args, figures, admin, admin_process.pid, redirector, nginx_port, paths)
+    if "features" in args.phases:
+        link_features(args, figures, admin, redirector)
     if "valkey" in args.phases:
         with drain_paused(admin_process.pid):
             valkey_tier(args, procs, figures, paths)
@@ -565,6 +567,21 @@ def cache_hits(args, figures, admin, admin_pid, redirector, nginx_port, paths):
     figures["visits"] = (served, events)
     checks["every served visit became exactly one event"] = events == served
     log(f"visits: {served} served, {events} redirect events")
+
+
+def link_features(args, figures, admin, redirector):
+    """One link each, every request on it: no features, then a cap it never
+    reaches (each GET takes a visit from its Valkey counter). What a feature
+    costs the links that use it; links without one are the cache-hit figure."""
+    def create(body):
+        payload = json.dumps({"user_id": 1, "original_url": "https://example.com/feature", **body}).encode()
+        status, _, reply = http("POST", f"{admin}/urls", payload, {"Content-Type": "application/json"})
+        if status != 201:
+            raise SystemExit(f"creating a benchmark link: {status} {reply[:200]!r}")
+        return json.loads(reply)["short_code"]
+    for name, body in [("plain", {}), ("capped", {"max_visits": 10**12})]:
+        paths = write_paths(args.workdir, f"feature-{name}.txt", [create(body)])
+        figures[f"feature_{name}"] = rounds(f"one {name} link", redirector, paths, args)
 
 
 def valkey_tier(args, procs, figures, paths):
@@ -671,6 +688,8 @@ def print_table(args, f):
         f"  redirector, Valkey tier    {tier('valkey_tier')}",
         f"  redirector, Postgres tier  {tier('postgres_tier')}",
         f"  unknown codes (negative)   {tier('negative')}",
+        f"  one link, no features      {tier('feature_plain')}",
+        f"  one capped link            {tier('feature_capped')}",
         f"  pinned nginx (1 core)      {tier('pinned_nginx')}",
         f"  pinned redirector (1 core) {tier('pinned')}",
     ]

@@ -189,6 +189,18 @@ pub fn redirect_type(value: i64) -> Result<i16, String> {
     }
 }
 
+/// Largest visit cap (far beyond any real link's traffic).
+pub const MAX_VISITS_LIMIT: i64 = 1_000_000_000_000;
+
+/// A visit cap: 1 to 10^12.
+pub fn max_visits(value: i64) -> Result<i64, String> {
+    if (1..=MAX_VISITS_LIMIT).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("must be between 1 and {MAX_VISITS_LIMIT}"))
+    }
+}
+
 /// Most tags on one link.
 pub const TAGS_MAX: usize = 10;
 /// Longest tag.

@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{CachedLink, Entry, LinkCache, Unavailable};
+use crate::caps;
 use crate::client_ip::client_ip;
 use crate::invalidation::{self, InvalidationMetrics};
 use crate::limits::{Limit, RateLimits, RequestLimits};
@@ -265,47 +266,62 @@ impl App {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        match entry {
-            Some(link) if link.redirects_at(now.as_secs() as i64) => {
-                // HEAD is what link checkers send: not a visit.
-                if request.method() == Method::GET {
-                    let limits = &self.inner.rate_limits;
-                    if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
-                        return respond::too_many_requests(wait);
-                    }
-                    self.record_visit(code, &link, request, peer, now, false);
-                }
-                respond::redirect(link.status, &link.location)
+        let Some(link) = entry else {
+            return self.not_found(false, request, peer);
+        };
+        // HEAD is what link checkers send: not a visit.
+        let is_get = request.method() == Method::GET;
+        let limits = &self.inner.rate_limits;
+        let mut spent = false;
+        let mut redirects = link.redirects_at(now.as_secs() as i64);
+        if redirects && is_get {
+            if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
+                return respond::too_many_requests(wait);
             }
-            // Inactive, expired or disabled by hand, with somewhere to go:
-            // a visit, counted apart.
-            Some(link) if link.fallback.is_some() => {
-                if request.method() == Method::GET {
-                    let limits = &self.inner.rate_limits;
-                    if let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
-                        return respond::too_many_requests(wait);
-                    }
-                    self.record_visit(code, &link, request, peer, now, true);
-                }
-                match &link.fallback {
-                    Some(fallback) => respond::redirect(StatusCode::FOUND, fallback),
-                    None => respond::not_found(),
+            spent = true;
+        }
+        if redirects && let Some(max) = link.max_visits {
+            // Boxed: the script's round trip holds state that the futures
+            // of links without a cap must not carry.
+            match Box::pin(caps::admit(&self.valkey, code, max, is_get)).await {
+                Ok(admitted) => redirects = admitted,
+                Err(err) => {
+                    tracing::debug!(error = %err, "visit cap unavailable");
+                    return respond::unavailable();
                 }
             }
-            // Unknown codes (deleted ones included) go where the operator
-            // says, if anywhere; links that exist but do not redirect now
-            // (inactive, expired) stay 404. Either way the flood limit holds.
-            _ => match self
-                .inner
-                .rate_limits
-                .spend(Limit::not_found, peer, request.headers())
-            {
-                Ok(()) => match (&entry, &self.inner.not_found_redirect) {
-                    (None, Some(location)) => respond::redirect(StatusCode::FOUND, location),
-                    _ => respond::not_found(),
-                },
-                Err(wait) => respond::too_many_requests(wait),
+        }
+        if redirects {
+            if is_get {
+                self.record_visit(code, &link, request, peer, now, false);
+            }
+            return respond::redirect(link.status, &link.location);
+        }
+        // Inactive, expired, exhausted or disabled by hand, with somewhere
+        // to go: a visit, counted apart.
+        if let Some(fallback) = &link.fallback {
+            if is_get {
+                if !spent && let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
+                    return respond::too_many_requests(wait);
+                }
+                self.record_visit(code, &link, request, peer, now, true);
+            }
+            return respond::redirect(StatusCode::FOUND, fallback);
+        }
+        self.not_found(true, request, peer)
+    }
+
+    /// A code that names no link (`known`: a link that does not redirect
+    /// now) goes where the operator says, if anywhere; links that exist but
+    /// do not redirect stay 404. Either way the flood limit holds.
+    fn not_found<B>(&self, known: bool, request: &Request<B>, peer: IpAddr) -> Response<Body> {
+        let limits = &self.inner.rate_limits;
+        match limits.spend(Limit::not_found, peer, request.headers()) {
+            Ok(()) => match (known, &self.inner.not_found_redirect) {
+                (false, Some(location)) => respond::redirect(StatusCode::FOUND, location),
+                _ => respond::not_found(),
             },
+            Err(wait) => respond::too_many_requests(wait),
         }
     }
 

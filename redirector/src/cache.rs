@@ -182,6 +182,7 @@ mod tests {
             expires_at: None,
             redirect_type: 302,
             fallback: None,
+            max_visits: None,
         })
     }
 

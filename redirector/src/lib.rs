@@ -5,6 +5,7 @@
 mod app;
 mod application;
 mod cache;
+mod caps;
 mod client_ip;
 mod config;
 mod connection;

@@ -69,6 +69,11 @@ impl Keys {
         format!("{}links:loaded:{{{}}}", self.namespace, slot::tag(at))
     }
 
+    /// The count of GET redirects served for capped link `code`.
+    pub fn visit_cap(&self, code: &str) -> String {
+        format!("{}cap:{code}", self.namespace)
+    }
+
     /// Visit stream number `shard`.
     pub fn visit_stream(&self, shard: usize) -> String {
         format!("{}visits:{shard}", self.namespace)
@@ -159,6 +164,10 @@ pub struct LinkRecord {
     /// expired, or disabled by hand (never when the blocklist disabled it).
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// At most this many GET redirects, across all redirectors (counted at
+    /// [`Keys::visit_cap`]); then the link answers as expired.
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub max_visits: Option<i64>,
 }
 
 /// The redirect rule, in one place: an active link whose expiry (Unix
@@ -256,6 +265,7 @@ pub struct LinkRow {
     pub redirect_type: i16,
     /// The fallback the record carries (none for a link the blocklist disabled).
     pub fallback_url: Option<String>,
+    pub max_visits: Option<i64>,
 }
 
 impl LinkRow {
@@ -281,6 +291,7 @@ impl LinkRow {
             expires_at: self.expires_at.map(|t| t.timestamp()),
             redirect_type: u16::try_from(self.redirect_type).unwrap_or(302),
             fallback: self.fallback_url.clone(),
+            max_visits: self.max_visits,
         }
     }
 }
@@ -293,7 +304,7 @@ pub async fn by_code(db: impl PgExecutor<'_>, code: &str) -> sqlx::Result<Option
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
-                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, false AS "gone!"
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits, false AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL"#,
         code
@@ -310,7 +321,7 @@ pub async fn by_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::Result
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
-                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url,
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits,
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = ANY($1)"#,
@@ -332,7 +343,7 @@ pub async fn batch_after(
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
-                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url,
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits,
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.id > $1
@@ -358,6 +369,7 @@ mod tests {
             expires_at,
             redirect_type: 302,
             fallback: None,
+            max_visits: None,
         }
     }
 

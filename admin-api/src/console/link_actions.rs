@@ -49,6 +49,7 @@ async fn set_active(
         tags: None,
         disabled: None,
         fallback_url: None,
+        max_visits: None,
     };
     let row = update_link(&state, &console.caller, id, body).await?;
     Ok(to_link(row.id))

@@ -50,6 +50,8 @@ pub struct LinkForm {
     tags: String,
     #[serde(default)]
     fallback_url: String,
+    #[serde(default)]
+    max_visits: String,
 }
 
 impl LinkForm {
@@ -69,6 +71,17 @@ impl LinkForm {
             user_id: row.user_id.to_string(),
             tags: row.tags.join(", "),
             fallback_url: row.fallback_url.clone().unwrap_or_default(),
+            max_visits: row.max_visits.map(|m| m.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// The cap typed: none when empty; not a number is the API's 422.
+    fn cap(&self) -> Result<Option<i64>, ApiError> {
+        match self.max_visits.trim() {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| {
+                ApiError::validation("max_visits", "must be a whole number of visits")
+            }),
         }
     }
 
@@ -243,6 +256,7 @@ pub async fn create(
             tags: Some(form.tag_list()),
             disabled: None,
             fallback_url: form.fallback(),
+            max_visits: form.cap()?,
         };
         create_link(&state, &console.caller, body).await
     }
@@ -290,6 +304,7 @@ pub async fn save(
             tags: Some(form.tag_list()),
             disabled: None,
             fallback_url: Some(form.fallback()),
+            max_visits: Some(form.cap()?),
         };
         update_link(&state, &console.caller, row.id, body).await
     }

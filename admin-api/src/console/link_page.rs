@@ -41,6 +41,7 @@ pub struct Shown {
     /// Why the link is disabled, if it is.
     pub disabled: Option<String>,
     pub fallback_url: Option<String>,
+    pub max_visits: Option<i64>,
 }
 
 /// One row of a breakdown or of the days table.
@@ -201,6 +202,7 @@ pub async fn show(
             ),
             disabled: link.disabled_reason.clone(),
             fallback_url: link.fallback_url.clone(),
+            max_visits: link.max_visits,
             is_active: link.is_active,
             short_url,
             short_code: link.short_code,

@@ -38,6 +38,7 @@ pub struct UrlColumns {
     /// arrays do not travel through `UNNEST`.
     pub tags: Vec<String>,
     pub fallback_urls: Vec<Option<String>>,
+    pub max_visits: Vec<Option<i64>>,
 }
 
 impl UrlColumns {
@@ -53,6 +54,7 @@ impl UrlColumns {
             // An import neither enables nor disables: see write_change_events.
             disabled_reason: None,
             fallback_url: self.fallback_urls[i].clone(),
+            max_visits: self.max_visits[i],
         }
     }
 }
@@ -231,7 +233,7 @@ pub async fn first_code_changed(
 pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<Vec<StoredUrl>> {
     let rows = sqlx::query!(
         r#"SELECT id, user_id, title, is_active, original_url, expires_at, redirect_type, tags,
-                  disabled_reason, fallback_url,
+                  disabled_reason, fallback_url, max_visits,
                   deleted_at IS NOT NULL AS "deleted!"
            FROM urls WHERE id = ANY($1::bigint[])"#,
         ids
@@ -253,6 +255,7 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
                 tags: r.tags,
                 disabled_reason: r.disabled_reason,
                 fallback_url: r.fallback_url,
+                max_visits: r.max_visits,
             },
         })
         .collect())
@@ -261,20 +264,22 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
 pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Result<u64> {
     let done = sqlx::query!(
         "INSERT INTO urls (id, user_id, short_code, original_url, title, is_active, redirect_type,
-                           expires_at, created_at, updated_at, tags, fallback_url)
+                           expires_at, created_at, updated_at, tags, fallback_url,
+                           max_visits)
          SELECT id, user_id, code, url, title, active, redirect, expires, created, updated,
-                string_to_array(tags, ','), fallback
+                string_to_array(tags, ','), fallback, max_visits
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                      $6::boolean[], $7::smallint[], $8::timestamptz[], $9::timestamptz[],
-                     $10::timestamptz[], $11::text[], $12::text[])
+                     $10::timestamptz[], $11::text[], $12::text[], $13::bigint[])
               AS r(id, user_id, code, url, title, active, redirect, expires, created, updated, tags,
-                   fallback)
+                   fallback, max_visits)
          ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, short_code = EXCLUDED.short_code,
              original_url = EXCLUDED.original_url, title = EXCLUDED.title,
              is_active = EXCLUDED.is_active, redirect_type = EXCLUDED.redirect_type,
              expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at,
              updated_at = EXCLUDED.updated_at, tags = EXCLUDED.tags,
-             fallback_url = EXCLUDED.fallback_url, deleted_at = NULL",
+             fallback_url = EXCLUDED.fallback_url, max_visits = EXCLUDED.max_visits,
+             deleted_at = NULL",
         &rows.ids,
         &rows.user_ids,
         &rows.short_codes,
@@ -286,7 +291,8 @@ pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Re
         &rows.created_at,
         &rows.updated_at,
         &rows.tags,
-        &rows.fallback_urls as &[Option<String>]
+        &rows.fallback_urls as &[Option<String>],
+        &rows.max_visits as &[Option<i64>]
     )
     .execute(db)
     .await?;

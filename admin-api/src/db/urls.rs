@@ -25,6 +25,8 @@ pub struct UrlRow {
     pub disabled_reason: Option<String>,
     /// Where the link sends visitors when it does not redirect itself.
     pub fallback_url: Option<String>,
+    /// At most this many GET redirects are served.
+    pub max_visits: Option<i64>,
 }
 
 /// A link to create.
@@ -38,6 +40,7 @@ pub struct NewUrl<'a> {
     pub tags: &'a [String],
     pub disabled_reason: Option<&'a str>,
     pub fallback_url: Option<&'a str>,
+    pub max_visits: Option<i64>,
 }
 
 /// The editable fields of a link, all set at once.
@@ -51,6 +54,7 @@ pub struct UrlFields {
     pub tags: Vec<String>,
     pub disabled_reason: Option<String>,
     pub fallback_url: Option<String>,
+    pub max_visits: Option<i64>,
 }
 
 impl UrlFields {
@@ -65,6 +69,7 @@ impl UrlFields {
             tags: row.tags.clone(),
             disabled_reason: row.disabled_reason.clone(),
             fallback_url: row.fallback_url.clone(),
+            max_visits: row.max_visits,
         }
     }
 
@@ -103,6 +108,10 @@ impl UrlFields {
         if self.fallback_url != new.fallback_url {
             changes.push(("fallback_url", new.fallback_url.clone().unwrap_or_default()));
         }
+        if self.max_visits != new.max_visits {
+            let value = new.max_visits.map(|max| max.to_string());
+            changes.push(("max_visits", value.unwrap_or_default()));
+        }
         changes
             .into_iter()
             .map(|(field, value)| json!({"field": field, "new_value": value}))
@@ -120,11 +129,11 @@ pub async fn insert(
     sqlx::query_as!(
         UrlRow,
         "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at, tags,
-                           disabled_reason, fallback_url)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                           disabled_reason, fallback_url, max_visits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (short_code) DO NOTHING
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url",
+                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits",
         new.user_id,
         short_code,
         new.original_url,
@@ -133,7 +142,8 @@ pub async fn insert(
         new.expires_at,
         new.tags,
         new.disabled_reason,
-        new.fallback_url
+        new.fallback_url,
+        new.max_visits
     )
     .fetch_optional(db)
     .await
@@ -143,7 +153,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits
          FROM urls WHERE id = $1 AND deleted_at IS NULL",
         id
     )
@@ -156,7 +166,7 @@ pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Op
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits
          FROM urls WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         id
     )
@@ -187,7 +197,7 @@ pub async fn list(
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits
          FROM urls
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
@@ -256,13 +266,13 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
     sqlx::query_as!(
         UrlRow,
         "UPDATE urls SET title = $2, is_active = $3, original_url = $4, expires_at = $5,
-                redirect_type = $6, tags = $7, disabled_reason = $8, fallback_url = $9,
+                redirect_type = $6, tags = $7, disabled_reason = $8, fallback_url = $9, max_visits = $10,
                 disabled_entry = CASE WHEN $8::text IS NOT DISTINCT FROM disabled_reason
                                       THEN disabled_entry END,
                 updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
          WHERE id = $1
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url",
+                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits",
         id,
         fields.title,
         fields.is_active,
@@ -271,7 +281,8 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
         fields.redirect_type,
         &fields.tags,
         fields.disabled_reason.as_deref(),
-        fields.fallback_url.as_deref()
+        fields.fallback_url.as_deref(),
+        fields.max_visits
     )
     .fetch_one(db)
     .await

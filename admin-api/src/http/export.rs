@@ -35,6 +35,7 @@ const URL_HEADER: &[&str] = &[
     "redirect_type",
     "tags",
     "fallback_url",
+    "max_visits",
 ];
 
 const EVENT_HEADER: &[&str] = &[
@@ -77,6 +78,7 @@ impl CsvRow for UrlRow {
             self.redirect_type.to_string(),
             self.tags.join(","),
             self.fallback_url.clone().unwrap_or_default(),
+            self.max_visits.map(|m| m.to_string()).unwrap_or_default(),
         ]
     }
 }
@@ -117,7 +119,7 @@ impl CsvRow for UserRow {
 /// Export links as CSV (the import format; same filters as `GET /urls`).
 #[utoipa::path(get, path = "/urls/export", tag = "urls", params(UrlQuery),
     responses((status = 200, content_type = "text/csv", body = String,
-               description = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url"),
+               description = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url,max_visits"),
               (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, description = "Too many exports running"),
               (status = 503, body = ErrorBody)))]
 async fn export_urls(

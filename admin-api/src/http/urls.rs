@@ -66,6 +66,9 @@ pub struct UrlResponse {
     /// Where an inactive, expired or disabled link sends visitors (302)
     /// instead of a 404.
     fallback_url: Option<String>,
+    /// At most this many GET redirects are served, across all redirectors;
+    /// then the link answers as expired.
+    max_visits: Option<i64>,
 }
 
 /// Why a link is disabled.
@@ -94,6 +97,7 @@ impl UrlResponse {
             tags: row.tags,
             disabled: row.disabled_reason.map(|reason| Disabled { reason }),
             fallback_url: row.fallback_url,
+            max_visits: row.max_visits,
         }
     }
 }
@@ -129,6 +133,9 @@ pub struct CreateUrl {
     /// like `original_url`.
     #[serde(default)]
     pub(crate) fallback_url: Option<String>,
+    /// At most this many GET redirects (1 to 10^12).
+    #[serde(default)]
+    pub(crate) max_visits: Option<i64>,
 }
 
 /// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
@@ -156,6 +163,9 @@ pub struct UpdateUrl {
     /// The fallback; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
     pub(crate) fallback_url: Option<Option<String>>,
+    /// The cap; `null` removes it. Visits served so far keep counting.
+    #[serde(default, deserialize_with = "nullable")]
+    pub(crate) max_visits: Option<Option<i64>>,
 }
 
 /// Filters of `GET /urls`.
@@ -228,6 +238,10 @@ fn check_disabled(disabled: Option<Disabled>) -> ApiResult<Option<String>> {
     } else {
         reason
     }))
+}
+
+fn check_max_visits(value: i64) -> ApiResult<i64> {
+    validate::max_visits(value).map_err(|p| ApiError::validation("max_visits", p))
 }
 
 fn check_url(value: &str, state: &AppState) -> ApiResult<String> {
@@ -352,6 +366,7 @@ pub(crate) async fn create_link(
         .as_deref()
         .map(|url| check_target("fallback_url", url, state))
         .transpose()?;
+    let max_visits = body.max_visits.map(check_max_visits).transpose()?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     if !users::lock_live(write.tx(), user_id).await? {
@@ -367,6 +382,7 @@ pub(crate) async fn create_link(
         tags: &tags,
         disabled_reason: disabled_reason.as_deref(),
         fallback_url: fallback_url.as_deref(),
+        max_visits,
     };
     let row = match &body.short_code {
         Some(code) => urls::insert(write.tx(), &new, code)
@@ -450,6 +466,10 @@ pub(crate) async fn update_link(
                 .transpose()
         })
         .transpose()?;
+    let max_visits = body
+        .max_visits
+        .map(|m| m.map(check_max_visits).transpose())
+        .transpose()?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
@@ -466,6 +486,7 @@ pub(crate) async fn update_link(
         tags: body.tags.unwrap_or_else(|| old.tags.clone()),
         disabled_reason: disabled.unwrap_or_else(|| old.disabled_reason.clone()),
         fallback_url: fallback_url.unwrap_or_else(|| old.fallback_url.clone()),
+        max_visits: max_visits.unwrap_or(old.max_visits),
     };
     let details = old.updated_details(&new);
     if details.is_empty() {

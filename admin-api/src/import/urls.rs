@@ -1,7 +1,7 @@
 //! Import of `urls.csv`
 //! (`id,user_id,short_code,original_url,title,is_active,created_at,updated_at`,
 //! optionally `expires_at`, `redirect_type`, `tags` (joined by commas) and
-//! `fallback_url`). New links get no `created`
+//! `fallback_url` and `max_visits`). New links get no `created`
 //! events (the old service's `events.csv` already holds them); a row that
 //! changes an existing link writes the `updated` events a `PUT` would, and a
 //! row that revives a deleted link a `restored` event. Codes are permanent:
@@ -46,6 +46,8 @@ struct UrlRecord {
     tags: Option<String>,
     #[serde(default)]
     fallback_url: Option<String>,
+    #[serde(default)]
+    max_visits: Option<i64>,
 }
 
 /// Checks every row, then upserts them all in one [`LinkWrite`] whose events
@@ -206,6 +208,12 @@ fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
         rows.updated_at.push(updated_at);
         rows.tags.push(tags.join(","));
         rows.fallback_urls.push(fallback_url);
+        let max_visits = r
+            .max_visits
+            .map(validate::max_visits)
+            .transpose()
+            .map_err(|p| row_error(row, "max_visits", p))?;
+        rows.max_visits.push(max_visits);
         Ok(())
     })?;
     if let Some((first, again)) = first_duplicate(rows.ids.iter()) {

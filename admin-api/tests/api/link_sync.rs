@@ -202,6 +202,7 @@ async fn records_are_versioned_and_valkey_never_takes_an_older_one(pool: PgPool)
         expires_at: None,
         redirect_type: 302,
         fallback: None,
+        max_visits: None,
     };
     let refused: i64 = redis::cmd("EVAL")
         .arg(admin_api::WRITE_IF_NEWER)

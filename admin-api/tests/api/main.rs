@@ -26,6 +26,7 @@ mod import_rules;
 mod imports;
 mod keys;
 mod limits;
+mod link_caps;
 mod link_fallbacks;
 mod link_sync;
 mod link_tags;

@@ -75,6 +75,7 @@ pub fn link(k: u32, seed: u64) -> LinkRecord {
             302
         },
         fallback: None,
+        max_visits: None,
     }
 }
 

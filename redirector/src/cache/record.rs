@@ -23,6 +23,8 @@ pub struct CachedLink {
     pub location: HeaderValue,
     /// Where visitors go when the link does not redirect.
     pub fallback: Option<HeaderValue>,
+    /// At most this many GET redirects, across all redirectors.
+    pub max_visits: Option<i64>,
 }
 
 impl CachedLink {
@@ -50,8 +52,11 @@ const EXPIRES: u8 = 1 << 3;
 const FOUND: u8 = 1 << 4;
 const SCHEME_SHIFT: u32 = 5;
 const SCHEME_BITS: u8 = 0b11 << SCHEME_SHIFT;
-/// Features follow the ids: the fallback's length and bytes.
+/// Features follow the ids: a byte saying which, the cap, the fallback's
+/// length and bytes.
 const EXTRAS: u8 = 1 << 7;
+const HAS_FALLBACK: u8 = 1;
+const HAS_CAP: u8 = 1 << 1;
 /// Flags and deadline.
 const FIXED_BYTES: usize = 5;
 
@@ -83,7 +88,14 @@ pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
         .fallback
         .as_deref()
         .filter(|f| HeaderValue::from_str(f).is_ok());
+    let mut features = 0;
     if fallback.is_some() {
+        features |= HAS_FALLBACK;
+    }
+    if record.max_visits.is_some() {
+        features |= HAS_CAP;
+    }
+    if features != 0 {
         flags |= EXTRAS;
     }
     let mut bytes = Vec::with_capacity(FIXED_BYTES + 20 + record.target.len());
@@ -93,6 +105,12 @@ pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
     put_varint(&mut bytes, record.user_id);
     if let Some(expiry) = record.expires_at {
         put_varint(&mut bytes, expiry);
+    }
+    if features != 0 {
+        bytes.push(features);
+    }
+    if let Some(max) = record.max_visits {
+        put_varint(&mut bytes, max);
     }
     if let Some(fallback) = fallback {
         put_varint(&mut bytes, fallback.len() as i64);
@@ -123,7 +141,19 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
     } else {
         None
     };
-    let fallback = if flags & EXTRAS != 0 {
+    let features = if flags & EXTRAS != 0 {
+        let (&features, after) = rest.split_first()?;
+        rest = after;
+        features
+    } else {
+        0
+    };
+    let max_visits = if features & HAS_CAP != 0 {
+        Some(take_varint(&mut rest)?)
+    } else {
+        None
+    };
+    let fallback = if features & HAS_FALLBACK != 0 {
         let len = usize::try_from(take_varint(&mut rest)?).ok()?;
         let (fallback, after) = (rest.get(..len)?, rest.get(len..)?);
         rest = after;
@@ -148,6 +178,7 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
         status: StatusCode::from_u16(STATUSES[usize::from(flags & STATUS_BITS)]).ok()?,
         location,
         fallback,
+        max_visits,
     }))
 }
 
@@ -188,6 +219,7 @@ mod tests {
             expires_at,
             redirect_type: status,
             fallback: None,
+            max_visits: None,
         }
     }
 
@@ -223,7 +255,7 @@ mod tests {
         let mut with = plain.clone();
         with.fallback = Some("https://e.com/sorry".into());
         let (bare, extra) = (encode(Some(&plain), 1), encode(Some(&with), 1));
-        assert_eq!(extra.len(), bare.len() + 1 + "https://e.com/sorry".len());
+        assert_eq!(extra.len(), bare.len() + 2 + "https://e.com/sorry".len());
         let link = decode(&extra).expect("decodes").expect("a link");
         assert_eq!(link.target(), "https://e.com/x");
         assert_eq!(link.expires_at, Some(5));
@@ -247,6 +279,29 @@ mod tests {
                 .fallback
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_cap_and_a_fallback_ride_together() {
+        let mut capped = record("https://e.com/x", 302, None);
+        capped.max_visits = Some(1_000_000);
+        let link = decode(&encode(Some(&capped), 1))
+            .expect("decodes")
+            .expect("a link");
+        assert_eq!(
+            (link.max_visits, link.fallback.is_none()),
+            (Some(1_000_000), true)
+        );
+        capped.fallback = Some("https://e.com/over".into());
+        let link = decode(&encode(Some(&capped), 1))
+            .expect("decodes")
+            .expect("a link");
+        assert_eq!(link.max_visits, Some(1_000_000));
+        assert_eq!(
+            link.fallback.as_ref().map(|f| f.as_bytes()),
+            Some(&b"https://e.com/over"[..])
+        );
+        assert_eq!(link.target(), "https://e.com/x");
     }
 
     #[test]

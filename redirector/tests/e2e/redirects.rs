@@ -306,3 +306,69 @@ async fn links_that_do_not_redirect_send_visitors_to_their_fallback_counted_apar
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_capped_link_serves_exactly_its_cap_however_many_visitors_race_then_its_fallback() {
+    const CAP: usize = 7;
+    let system = System::start().await;
+    let link = system.create_link("https://example.com/limited").await;
+    let (id, code) = (
+        link["id"].clone(),
+        link["short_code"].as_str().expect("code").to_owned(),
+    );
+    let path = format!("/{code}");
+    system.update_link(&id, &json!({"max_visits": CAP})).await;
+    assert_eq!(
+        system.visit(Method::HEAD, &path).await.status,
+        StatusCode::FOUND,
+        "a HEAD takes nothing"
+    );
+    let replies =
+        futures_util::future::join_all((0..40).map(|_| system.visit(Method::GET, &path))).await;
+    let served = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::FOUND)
+        .count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::NOT_FOUND)
+        .count();
+    assert_eq!(
+        (served, refused),
+        (CAP, 40 - CAP),
+        "exactly the cap, the rest as expired: {:?}",
+        replies
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        system.visit(Method::HEAD, &path).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    system
+        .update_link(
+            &id,
+            &json!({"fallback_url": "https://example.com/sold-out"}),
+        )
+        .await;
+    let reply = system.visit(Method::GET, &path).await;
+    assert_eq!(reply.location(), Some("https://example.com/sold-out"));
+    system.until_pipeline_idle().await;
+    let stats = system.get(&format!("/urls/{code}/stats")).await.json();
+    assert_eq!(
+        (&stats["total_visits"], &stats["fallback_visits"]),
+        (&json!(CAP), &json!(1)),
+        "every served visit is one event: the cap's and the fallback's"
+    );
+    system
+        .update_link(&id, &json!({"max_visits": CAP + 1}))
+        .await;
+    assert_eq!(
+        system.visit(Method::GET, &path).await.location(),
+        Some("https://example.com/limited"),
+        "a raised cap lets visitors through again"
+    );
+    system.stop().await;
+}
