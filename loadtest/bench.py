@@ -571,7 +571,8 @@ def cache_hits(args, figures, admin, admin_pid, redirector, nginx_port, paths):
 
 def link_features(args, figures, admin, redirector):
     """One link each, every request on it: no features, then a cap it never
-    reaches (each GET takes a visit from its Valkey counter). What a feature
+    reaches (each GET takes a visit from its Valkey counter), then two device
+    rules, the second matching wrk (no user agent: desktop). What a feature
     costs the links that use it; links without one are the cache-hit figure."""
     def create(body):
         payload = json.dumps({"user_id": 1, "original_url": "https://example.com/feature", **body}).encode()
@@ -579,7 +580,9 @@ def link_features(args, figures, admin, redirector):
         if status != 201:
             raise SystemExit(f"creating a benchmark link: {status} {reply[:200]!r}")
         return json.loads(reply)["short_code"]
-    for name, body in [("plain", {}), ("capped", {"max_visits": 10**12})]:
+    routed = {"routes": [{"when": {"device": "ios"}, "url": "https://example.com/ios"},
+                         {"when": {"device": "desktop"}, "url": "https://example.com/desktop"}]}
+    for name, body in [("plain", {}), ("capped", {"max_visits": 10**12}), ("routed", routed)]:
         paths = write_paths(args.workdir, f"feature-{name}.txt", [create(body)])
         figures[f"feature_{name}"] = rounds(f"one {name} link", redirector, paths, args)
 
@@ -690,6 +693,7 @@ def print_table(args, f):
         f"  unknown codes (negative)   {tier('negative')}",
         f"  one link, no features      {tier('feature_plain')}",
         f"  one capped link            {tier('feature_capped')}",
+        f"  one routed link            {tier('feature_routed')}",
         f"  pinned nginx (1 core)      {tier('pinned_nginx')}",
         f"  pinned redirector (1 core) {tier('pinned')}",
     ]

@@ -136,6 +136,7 @@ pub async fn add(state: &AppState, actor: Actor, input: &str, reason: &str) -> A
                         .fallback_url
                         .as_deref()
                         .is_some_and(|f| blocks(&pattern, f))
+                    || link.routes.iter().any(|r| blocks(&pattern, &r.url))
             })
             .collect();
         if caught.is_empty() {

@@ -21,6 +21,8 @@ pub struct VisitFacts {
     pub country: String,
     /// Served by the link's fallback: counted apart, in nothing else.
     pub fallback: bool,
+    /// The routing rule that served it (its index), or `default`.
+    pub route: String,
     pub visitor: i64,
 }
 
@@ -69,6 +71,7 @@ pub fn aggregate(visits: &[VisitFacts]) -> RollupBatch {
             ("os", &visit.os),
             ("device", &visit.device),
             ("country", &visit.country),
+            ("route", &visit.route),
         ] {
             *batch
                 .dimensions
@@ -107,6 +110,7 @@ mod tests {
             device: "desktop".into(),
             country: "SE".into(),
             fallback: false,
+            route: "default".into(),
             visitor,
         }
     }

@@ -189,6 +189,33 @@ pub fn redirect_type(value: i64) -> Result<i16, String> {
     }
 }
 
+/// A link's routing rules: at most 10, countries as two capitals, each
+/// URL a [`target_url`] (returned in its canonical form).
+pub fn routes(
+    routes: Vec<shared::route::Route>,
+    own_host: Option<&str>,
+) -> Result<Vec<shared::route::Route>, String> {
+    use shared::route::{MAX_ROUTES, Route, When, is_country};
+    if routes.len() > MAX_ROUTES {
+        return Err(format!("takes at most {MAX_ROUTES} rules"));
+    }
+    routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, route)| {
+            if let When::Country(code) = &route.when
+                && !is_country(code)
+            {
+                return Err(format!(
+                    "rule {i}: a country is two capital letters, like DE"
+                ));
+            }
+            let url = target_url(&route.url, own_host).map_err(|p| format!("rule {i}: url {p}"))?;
+            Ok(Route { url, ..route })
+        })
+        .collect()
+}
+
 /// Largest visit cap (far beyond any real link's traffic).
 pub const MAX_VISITS_LIMIT: i64 = 1_000_000_000_000;
 

@@ -14,12 +14,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use shared::dependencies::DependencyGauges;
 use shared::exposition::Format;
+use shared::geo::Countries;
 use shared::process_metrics::ProcessMetrics;
+use shared::route::Device;
 use shared::valkey::Valkey;
 use shared::visit::{MAX_REFERRER_BYTES, MAX_USER_AGENT_BYTES, VisitRef, clip};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::record::Match;
 use crate::cache::{CachedLink, Entry, LinkCache, Unavailable};
 use crate::caps;
 use crate::client_ip::client_ip;
@@ -53,6 +56,8 @@ pub struct Parts {
     pub limits: RequestLimits,
     /// Where unknown codes are sent instead of a 404 (`NOT_FOUND_REDIRECT`).
     pub not_found_redirect: Option<HeaderValue>,
+    /// Where the IP-to-country files are, for country rules (`GEOIP_DIR`).
+    pub geoip_dir: std::path::PathBuf,
 }
 
 /// The request handler and everything it reads.
@@ -87,6 +92,9 @@ struct Inner {
     rate_limits: Arc<RateLimits>,
     connections: ConnectionMetrics,
     not_found_redirect: Option<HeaderValue>,
+    geoip_dir: std::path::PathBuf,
+    /// Loaded when a country rule first asks.
+    countries: tokio::sync::OnceCell<Countries>,
 }
 
 impl App {
@@ -160,6 +168,8 @@ impl App {
             rate_limits,
             connections,
             not_found_redirect: parts.not_found_redirect,
+            geoip_dir: parts.geoip_dir,
+            countries: tokio::sync::OnceCell::new(),
         };
         Self {
             valkey: inner.valkey.clone(),
@@ -280,7 +290,7 @@ impl App {
             }
             spent = true;
         }
-        if redirects && let Some(max) = link.max_visits {
+        if redirects && let Some(max) = link.max_visits() {
             // Boxed: the script's round trip holds state that the futures
             // of links without a cap must not carry.
             match Box::pin(caps::admit(&self.valkey, code, max, is_get)).await {
@@ -292,19 +302,25 @@ impl App {
             }
         }
         if redirects {
+            let (location, route) = if link.routes().is_empty() {
+                (&link.location, None)
+            } else {
+                // Boxed: only routed links carry the rules' state.
+                Box::pin(self.route_of(&link, request, peer)).await
+            };
             if is_get {
-                self.record_visit(code, &link, request, peer, now, false);
+                self.record_visit(code, &link, request, peer, now, (false, route));
             }
-            return respond::redirect(link.status, &link.location);
+            return respond::redirect(link.status, location);
         }
         // Inactive, expired, exhausted or disabled by hand, with somewhere
         // to go: a visit, counted apart.
-        if let Some(fallback) = &link.fallback {
+        if let Some(fallback) = link.fallback() {
             if is_get {
                 if !spent && let Err(wait) = limits.spend(Limit::visit, peer, request.headers()) {
                     return respond::too_many_requests(wait);
                 }
-                self.record_visit(code, &link, request, peer, now, true);
+                self.record_visit(code, &link, request, peer, now, (true, None));
             }
             return respond::redirect(StatusCode::FOUND, fallback);
         }
@@ -332,7 +348,7 @@ impl App {
         request: &Request<B>,
         peer: IpAddr,
         now: Duration,
-        fallback: bool,
+        (fallback, route): (bool, Option<u8>),
     ) {
         let headers = request.headers();
         // What the client sends is cut to a documented size before it is
@@ -353,7 +369,56 @@ impl App {
             user_agent: text(hyper::header::USER_AGENT, MAX_USER_AGENT_BYTES),
             client: Some(client_ip(peer, headers, &self.inner.trusted_proxies)),
             fallback,
+            route,
         });
+    }
+
+    /// Where a redirect goes: the first routing rule the visitor matches
+    /// (its index), else the link's destination (links without rules never
+    /// come here); the country table is read from disk the first time any
+    /// rule asks for a country.
+    async fn route_of<'l, B>(
+        &self,
+        link: &'l CachedLink,
+        request: &Request<B>,
+        peer: IpAddr,
+    ) -> (&'l HeaderValue, Option<u8>) {
+        let headers = request.headers();
+        let agent = headers.get(hyper::header::USER_AGENT);
+        let device = Device::of(agent.map_or(&b""[..], HeaderValue::as_bytes));
+        for (index, route) in link.routes().iter().enumerate() {
+            let matches = match route.when {
+                Match::Device(wanted) => wanted == device,
+                Match::Country(wanted) => {
+                    let client = client_ip(peer, headers, &self.inner.trusted_proxies);
+                    let countries = self.countries().await;
+                    countries.of(client).is_some_and(|c| c.as_bytes() == wanted)
+                }
+            };
+            if matches {
+                return (&route.location, u8::try_from(index).ok());
+            }
+        }
+        (&link.location, None)
+    }
+
+    /// The IP-to-country table, loaded once, off the serving threads.
+    async fn countries(&self) -> &Countries {
+        let dir = self.inner.geoip_dir.clone();
+        self.inner
+            .countries
+            .get_or_init(|| async move {
+                let load = tokio::task::spawn_blocking(move || match Countries::load(&dir) {
+                    Ok(loaded) => loaded.countries,
+                    Err(err) => {
+                        tracing::warn!(error = %err, dir = %dir.display(),
+                            "no IP-to-country database: country rules match nobody");
+                        Countries::default()
+                    }
+                });
+                load.await.unwrap_or_default()
+            })
+            .await
     }
 
     /// The cache's entry for `code`, else the tiers'; `Ok(Err(wait))` when

@@ -74,6 +74,7 @@ impl Application {
                 trusted_proxies: config.trusted_proxies.0.clone(),
                 limits: config.request_limits(),
                 not_found_redirect: config.not_found_redirect()?,
+                geoip_dir: config.geoip_dir.clone(),
             },
         );
         let (listeners, port) = shared::listener::bind_reuse_port(

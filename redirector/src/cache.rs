@@ -183,6 +183,7 @@ mod tests {
             redirect_type: 302,
             fallback: None,
             max_visits: None,
+            routes: Vec::new(),
         })
     }
 

@@ -78,6 +78,13 @@ pub struct Config {
     #[arg(long, env = "NOT_FOUND_REDIRECT")]
     pub not_found_redirect: Option<String>,
 
+    /// Where the IP-to-country database is (the `geoip` and `geoip6` files
+    /// of Debian's `tor-geoipdb`): read the first time a link's country rule
+    /// is asked, never when no link has one. Without it country rules match
+    /// nobody (a warning).
+    #[arg(long, env = "GEOIP_DIR", default_value = "/usr/share/tor")]
+    pub geoip_dir: std::path::PathBuf,
+
     /// How long an unknown code is remembered as unknown.
     #[arg(long, env = "REDIRECTOR_NEGATIVE_TTL", default_value = "30s", value_parser = parse_duration)]
     pub negative_ttl: Duration,

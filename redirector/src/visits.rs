@@ -241,6 +241,7 @@ mod tests {
         user_agent: None,
         client: None,
         fallback: false,
+        route: None,
     };
 
     #[test]

@@ -62,6 +62,7 @@ fn app(redis_url: &str, database_url: Option<&str>) -> App {
         trusted_proxies: Vec::new(),
         limits: RequestLimits::default(),
         not_found_redirect: None,
+        geoip_dir: std::path::PathBuf::from("/nonexistent"),
     };
     App::new(registry, parts)
 }

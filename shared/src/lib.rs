@@ -15,6 +15,7 @@ pub mod geo;
 pub mod link;
 pub mod listener;
 pub mod process_metrics;
+pub mod route;
 pub mod short_code;
 pub mod shutdown;
 pub mod telemetry;

@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 
+use sqlx::types::Json;
+
+use crate::route::Route;
 use crate::valkey::{Valkey, slot};
 
 /// The names of everything this system keeps in Valkey, under an optional
@@ -168,6 +171,9 @@ pub struct LinkRecord {
     /// [`Keys::visit_cap`]); then the link answers as expired.
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub max_visits: Option<i64>,
+    /// Routing rules, first match wins ([`crate::route`]).
+    #[serde(rename = "o", default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
 }
 
 /// The redirect rule, in one place: an active link whose expiry (Unix
@@ -266,6 +272,7 @@ pub struct LinkRow {
     /// The fallback the record carries (none for a link the blocklist disabled).
     pub fallback_url: Option<String>,
     pub max_visits: Option<i64>,
+    pub routes: Json<Vec<Route>>,
 }
 
 impl LinkRow {
@@ -292,6 +299,7 @@ impl LinkRow {
             redirect_type: u16::try_from(self.redirect_type).unwrap_or(302),
             fallback: self.fallback_url.clone(),
             max_visits: self.max_visits,
+            routes: self.routes.0.clone(),
         }
     }
 }
@@ -304,7 +312,8 @@ pub async fn by_code(db: impl PgExecutor<'_>, code: &str) -> sqlx::Result<Option
         r#"SELECT l.id AS url_id, l.user_id, l.short_code, l.original_url,
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
-                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits, false AS "gone!"
+                CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits,
+                l.routes AS "routes: Json<Vec<Route>>", false AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = $1 AND l.deleted_at IS NULL AND u.deleted_at IS NULL"#,
         code
@@ -322,6 +331,7 @@ pub async fn by_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::Result
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
                 CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits,
+                l.routes AS "routes: Json<Vec<Route>>",
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.short_code = ANY($1)"#,
@@ -344,6 +354,7 @@ pub async fn batch_after(
                 (l.is_active AND l.disabled_reason IS NULL) AS "is_active!", l.expires_at,
                 l.redirect_type, l.version,
                 CASE WHEN l.disabled_entry IS NULL THEN l.fallback_url END AS fallback_url, l.max_visits,
+                l.routes AS "routes: Json<Vec<Route>>",
                 (l.deleted_at IS NOT NULL OR u.deleted_at IS NOT NULL) AS "gone!"
          FROM urls l JOIN users u ON u.id = l.user_id
          WHERE l.id > $1
@@ -370,6 +381,7 @@ mod tests {
             redirect_type: 302,
             fallback: None,
             max_visits: None,
+            routes: Vec::new(),
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Visit {
     /// Served by the link's fallback (it did not redirect itself).
     #[serde(rename = "fb", default, skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
+    /// The routing rule that served it (its index), if any.
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<u8>,
 }
 
 /// A visit as the redirector records it: borrowed from the request and the
@@ -62,6 +65,8 @@ pub struct VisitRef<'a> {
     pub client: Option<IpAddr>,
     /// Served by the link's fallback.
     pub fallback: bool,
+    /// The routing rule that served it (its index), if any.
+    pub route: Option<u8>,
 }
 
 /// A visit's id: the redirector instance and its sequence number, written
@@ -121,6 +126,9 @@ impl Serialize for WithId<'_, '_> {
         }
         if visit.fallback {
             map.serialize_entry("fb", &true)?;
+        }
+        if let Some(route) = visit.route {
+            map.serialize_entry("rt", &route)?;
         }
         map.end()
     }
@@ -223,6 +231,7 @@ mod tests {
                     user_agent,
                     client,
                     fallback,
+                    route: fallback.then_some(3),
                 };
                 let id = VisitId {
                     instance: "00ff",
@@ -238,6 +247,7 @@ mod tests {
                     user_agent: user_agent.map(Into::into),
                     ip_prefix: client.map(ip_prefix),
                     fallback,
+                    route: fallback.then_some(3),
                 };
                 let mut encoded = Vec::new();
                 borrowed.encode(id, &mut encoded);

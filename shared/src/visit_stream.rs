@@ -457,6 +457,7 @@ mod tests {
             user_agent: None,
             ip_prefix: Some("10.0.0.0/24".into()),
             fallback: false,
+            route: None,
         }
     }
 
@@ -520,6 +521,7 @@ mod tests {
             user_agent: Some(clip(&user_agent, MAX_USER_AGENT_BYTES)),
             client: Some("2001:db8:ffff:ffff::1".parse().expect("ip")),
             fallback: true,
+            route: Some(u8::MAX),
         };
         let id = VisitId {
             instance: "ffffffffffffffff",

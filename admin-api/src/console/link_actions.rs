@@ -50,6 +50,7 @@ async fn set_active(
         disabled: None,
         fallback_url: None,
         max_visits: None,
+        routes: None,
     };
     let row = update_link(&state, &console.caller, id, body).await?;
     Ok(to_link(row.id))

@@ -18,6 +18,7 @@ use crate::extract::parse_id;
 use crate::http::urls::{CreateUrl, UpdateUrl, create_link, update_link};
 use crate::patch::InputTimestamp;
 use crate::state::AppState;
+use shared::route::{Device, Route, When};
 
 /// The value format of a `datetime-local` input (read as UTC).
 const LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M";
@@ -52,6 +53,8 @@ pub struct LinkForm {
     fallback_url: String,
     #[serde(default)]
     max_visits: String,
+    #[serde(default)]
+    routes: String,
 }
 
 impl LinkForm {
@@ -72,6 +75,13 @@ impl LinkForm {
             tags: row.tags.join(", "),
             fallback_url: row.fallback_url.clone().unwrap_or_default(),
             max_visits: row.max_visits.map(|m| m.to_string()).unwrap_or_default(),
+            routes: row
+                .routes
+                .0
+                .iter()
+                .map(route_line)
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 
@@ -83,6 +93,34 @@ impl LinkForm {
                 ApiError::validation("max_visits", "must be a whole number of visits")
             }),
         }
+    }
+
+    /// The routing rules typed, one per line: a device (`ios`, `android`,
+    /// `desktop`) or a country (`DE`), a space, the URL.
+    fn rules(&self) -> Result<Vec<Route>, ApiError> {
+        self.routes
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let (when, url) = line.split_once(char::is_whitespace).ok_or_else(|| {
+                    ApiError::validation(
+                        "routes",
+                        format!("{line:?}: write a device or country, a space, then the URL"),
+                    )
+                })?;
+                let when = match when {
+                    "ios" => When::Device(Device::Ios),
+                    "android" => When::Device(Device::Android),
+                    "desktop" => When::Device(Device::Desktop),
+                    country => When::Country(country.to_owned()),
+                };
+                Ok(Route {
+                    when,
+                    url: url.trim().to_owned(),
+                })
+            })
+            .collect()
     }
 
     /// The fallback typed: none when empty.
@@ -124,6 +162,17 @@ impl LinkForm {
         let value = self.redirect_type.trim();
         (!value.is_empty()).then(|| value.parse().unwrap_or(0))
     }
+}
+
+/// A rule as the form writes it: `ios https://…`, `DE https://…`.
+pub(super) fn route_line(route: &Route) -> String {
+    let when = match &route.when {
+        When::Device(Device::Ios) => "ios",
+        When::Device(Device::Android) => "android",
+        When::Device(Device::Desktop) => "desktop",
+        When::Country(code) => code,
+    };
+    format!("{when} {}", route.url)
 }
 
 /// A `datetime-local` value of a UTC time.
@@ -257,6 +306,7 @@ pub async fn create(
             disabled: None,
             fallback_url: form.fallback(),
             max_visits: form.cap()?,
+            routes: Some(form.rules()?),
         };
         create_link(&state, &console.caller, body).await
     }
@@ -305,6 +355,7 @@ pub async fn save(
             disabled: None,
             fallback_url: Some(form.fallback()),
             max_visits: Some(form.cap()?),
+            routes: Some(form.rules()?),
         };
         update_link(&state, &console.caller, row.id, body).await
     }

@@ -42,6 +42,8 @@ pub struct Shown {
     pub disabled: Option<String>,
     pub fallback_url: Option<String>,
     pub max_visits: Option<i64>,
+    /// The routing rules as the form writes them.
+    pub routes: Vec<String>,
 }
 
 /// One row of a breakdown or of the days table.
@@ -170,6 +172,25 @@ pub async fn show(
             ),
         },
     ];
+    if !stats.routes.is_empty() {
+        breakdowns.push(Breakdown {
+            heading: "Routes",
+            id: "routes",
+            column: "Route",
+            rows: counts(
+                stats
+                    .routes
+                    .into_iter()
+                    .map(|r| {
+                        let route = r
+                            .route
+                            .map_or_else(|| "destination".to_owned(), |i| format!("rule {i}"));
+                        (route, r.visits)
+                    })
+                    .collect(),
+            ),
+        });
+    }
     if !stats.countries.is_empty() {
         breakdowns.push(Breakdown {
             heading: "Countries",
@@ -203,6 +224,12 @@ pub async fn show(
             disabled: link.disabled_reason.clone(),
             fallback_url: link.fallback_url.clone(),
             max_visits: link.max_visits,
+            routes: link
+                .routes
+                .0
+                .iter()
+                .map(super::link_forms::route_line)
+                .collect(),
             is_active: link.is_active,
             short_url,
             short_code: link.short_code,

@@ -25,6 +25,7 @@ pub struct Caught {
     pub short_code: String,
     pub original_url: String,
     pub fallback_url: Option<String>,
+    pub routes: sqlx::types::Json<Vec<shared::route::Route>>,
 }
 
 pub async fn lock_shared(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
@@ -149,12 +150,14 @@ pub async fn candidates(
 ) -> sqlx::Result<Vec<Caught>> {
     sqlx::query_as!(
         Caught,
-        "SELECT id, user_id, short_code, original_url, fallback_url FROM urls
+        r#"SELECT id, user_id, short_code, original_url, fallback_url,
+                routes AS "routes: sqlx::types::Json<Vec<shared::route::Route>>"
+         FROM urls
          WHERE deleted_at IS NULL AND disabled_reason IS NULL
            AND ((short_code || ' ' || title || ' ' || original_url) ILIKE $1
-                OR fallback_url ILIKE $1)
+                OR fallback_url ILIKE $1 OR routes::text ILIKE $1)
            AND id > $2
-         ORDER BY id LIMIT $3",
+         ORDER BY id LIMIT $3"#,
         like,
         after_id,
         limit

@@ -39,6 +39,7 @@ pub struct UrlColumns {
     pub tags: Vec<String>,
     pub fallback_urls: Vec<Option<String>>,
     pub max_visits: Vec<Option<i64>>,
+    pub routes: Vec<Vec<shared::route::Route>>,
 }
 
 impl UrlColumns {
@@ -55,6 +56,7 @@ impl UrlColumns {
             disabled_reason: None,
             fallback_url: self.fallback_urls[i].clone(),
             max_visits: self.max_visits[i],
+            routes: self.routes[i].clone(),
         }
     }
 }
@@ -234,6 +236,7 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
     let rows = sqlx::query!(
         r#"SELECT id, user_id, title, is_active, original_url, expires_at, redirect_type, tags,
                   disabled_reason, fallback_url, max_visits,
+                  routes AS "routes: sqlx::types::Json<Vec<shared::route::Route>>",
                   deleted_at IS NOT NULL AS "deleted!"
            FROM urls WHERE id = ANY($1::bigint[])"#,
         ids
@@ -256,6 +259,7 @@ pub async fn stored_urls(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<V
                 disabled_reason: r.disabled_reason,
                 fallback_url: r.fallback_url,
                 max_visits: r.max_visits,
+                routes: r.routes.0,
             },
         })
         .collect())
@@ -265,20 +269,21 @@ pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Re
     let done = sqlx::query!(
         "INSERT INTO urls (id, user_id, short_code, original_url, title, is_active, redirect_type,
                            expires_at, created_at, updated_at, tags, fallback_url,
-                           max_visits)
+                           max_visits, routes)
          SELECT id, user_id, code, url, title, active, redirect, expires, created, updated,
-                string_to_array(tags, ','), fallback, max_visits
+                string_to_array(tags, ','), fallback, max_visits, routes
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                      $6::boolean[], $7::smallint[], $8::timestamptz[], $9::timestamptz[],
-                     $10::timestamptz[], $11::text[], $12::text[], $13::bigint[])
+                     $10::timestamptz[], $11::text[], $12::text[], $13::bigint[], $14::jsonb[])
               AS r(id, user_id, code, url, title, active, redirect, expires, created, updated, tags,
-                   fallback, max_visits)
+                   fallback, max_visits, routes)
          ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, short_code = EXCLUDED.short_code,
              original_url = EXCLUDED.original_url, title = EXCLUDED.title,
              is_active = EXCLUDED.is_active, redirect_type = EXCLUDED.redirect_type,
              expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at,
              updated_at = EXCLUDED.updated_at, tags = EXCLUDED.tags,
              fallback_url = EXCLUDED.fallback_url, max_visits = EXCLUDED.max_visits,
+             routes = EXCLUDED.routes,
              deleted_at = NULL",
         &rows.ids,
         &rows.user_ids,
@@ -292,7 +297,8 @@ pub async fn upsert_urls(db: impl PgExecutor<'_>, rows: &UrlColumns) -> sqlx::Re
         &rows.updated_at,
         &rows.tags,
         &rows.fallback_urls as &[Option<String>],
-        &rows.max_visits as &[Option<i64>]
+        &rows.max_visits as &[Option<i64>],
+        &rows.routes.iter().map(|r| crate::db::urls::routes_json(r)).collect::<Vec<_>>()
     )
     .execute(db)
     .await?;

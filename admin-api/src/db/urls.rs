@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use shared::route::Route;
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 
 use crate::pagination::{EXACT_COUNT_LIMIT, Total, plan_rows};
 
@@ -27,6 +29,8 @@ pub struct UrlRow {
     pub fallback_url: Option<String>,
     /// At most this many GET redirects are served.
     pub max_visits: Option<i64>,
+    /// Routing rules, first match wins.
+    pub routes: Json<Vec<Route>>,
 }
 
 /// A link to create.
@@ -41,6 +45,7 @@ pub struct NewUrl<'a> {
     pub disabled_reason: Option<&'a str>,
     pub fallback_url: Option<&'a str>,
     pub max_visits: Option<i64>,
+    pub routes: &'a [Route],
 }
 
 /// The editable fields of a link, all set at once.
@@ -55,6 +60,7 @@ pub struct UrlFields {
     pub disabled_reason: Option<String>,
     pub fallback_url: Option<String>,
     pub max_visits: Option<i64>,
+    pub routes: Vec<Route>,
 }
 
 impl UrlFields {
@@ -70,6 +76,7 @@ impl UrlFields {
             disabled_reason: row.disabled_reason.clone(),
             fallback_url: row.fallback_url.clone(),
             max_visits: row.max_visits,
+            routes: row.routes.0.clone(),
         }
     }
 
@@ -112,11 +119,19 @@ impl UrlFields {
             let value = new.max_visits.map(|max| max.to_string());
             changes.push(("max_visits", value.unwrap_or_default()));
         }
+        if self.routes != new.routes {
+            changes.push(("routes", routes_json(&new.routes).to_string()));
+        }
         changes
             .into_iter()
             .map(|(field, value)| json!({"field": field, "new_value": value}))
             .collect()
     }
+}
+
+/// Routing rules as the `routes` column holds them.
+pub fn routes_json(routes: &[Route]) -> serde_json::Value {
+    serde_json::to_value(routes).unwrap_or_else(|_| serde_json::json!([]))
 }
 
 /// Inserts a link under `short_code` unless the code is taken (then `None`:
@@ -129,11 +144,11 @@ pub async fn insert(
     sqlx::query_as!(
         UrlRow,
         "INSERT INTO urls (user_id, short_code, original_url, title, redirect_type, expires_at, tags,
-                           disabled_reason, fallback_url, max_visits)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                           disabled_reason, fallback_url, max_visits, routes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (short_code) DO NOTHING
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits",
+                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits, routes AS \"routes: Json<Vec<Route>>\"",
         new.user_id,
         short_code,
         new.original_url,
@@ -143,7 +158,8 @@ pub async fn insert(
         new.tags,
         new.disabled_reason,
         new.fallback_url,
-        new.max_visits
+        new.max_visits,
+        routes_json(new.routes)
     )
     .fetch_optional(db)
     .await
@@ -153,7 +169,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UrlRow
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits, routes AS \"routes: Json<Vec<Route>>\"
          FROM urls WHERE id = $1 AND deleted_at IS NULL",
         id
     )
@@ -166,7 +182,7 @@ pub async fn get_for_update(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Op
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits, routes AS \"routes: Json<Vec<Route>>\"
          FROM urls WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         id
     )
@@ -197,7 +213,7 @@ pub async fn list(
     sqlx::query_as!(
         UrlRow,
         "SELECT id, user_id, short_code, original_url, title, is_active, redirect_type,
-                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits
+                expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits, routes AS \"routes: Json<Vec<Route>>\"
          FROM urls
          WHERE deleted_at IS NULL
            AND ($1::bigint IS NULL OR user_id = $1)
@@ -266,13 +282,13 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
     sqlx::query_as!(
         UrlRow,
         "UPDATE urls SET title = $2, is_active = $3, original_url = $4, expires_at = $5,
-                redirect_type = $6, tags = $7, disabled_reason = $8, fallback_url = $9, max_visits = $10,
+                redirect_type = $6, tags = $7, disabled_reason = $8, fallback_url = $9, max_visits = $10, routes = $11,
                 disabled_entry = CASE WHEN $8::text IS NOT DISTINCT FROM disabled_reason
                                       THEN disabled_entry END,
                 updated_at = GREATEST(date_trunc('second', now()), updated_at + interval '1 second')
          WHERE id = $1
          RETURNING id, user_id, short_code, original_url, title, is_active, redirect_type,
-                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits",
+                   expires_at, created_at, updated_at, tags, disabled_reason, fallback_url, max_visits, routes AS \"routes: Json<Vec<Route>>\"",
         id,
         fields.title,
         fields.is_active,
@@ -282,7 +298,8 @@ pub async fn update(db: impl PgExecutor<'_>, id: i64, fields: &UrlFields) -> sql
         &fields.tags,
         fields.disabled_reason.as_deref(),
         fields.fallback_url.as_deref(),
-        fields.max_visits
+        fields.max_visits,
+        routes_json(&fields.routes)
     )
     .fetch_one(db)
     .await

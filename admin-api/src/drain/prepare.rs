@@ -64,6 +64,9 @@ pub fn prepare(
             device: agent.device.clone(),
             country: country.to_owned(),
             fallback: visit.fallback,
+            route: visit
+                .route
+                .map_or_else(|| "default".to_owned(), |r| r.to_string()),
             visitor: visitor_id(&ip_prefix, &user_agent),
         });
         let columns = &mut batch.columns;
@@ -81,6 +84,7 @@ pub fn prepare(
             "ip_prefix": ip_prefix,
             "country": country,
             "fallback": visit.fallback,
+            "route": visit.route,
         }));
         columns.visit_ids.push(visit.visit_id);
     }
@@ -102,6 +106,7 @@ mod tests {
             user_agent: Some("curl/8.0".into()),
             ip_prefix: Some("10.0.0.0/24".into()),
             fallback: false,
+            route: None,
         }
     }
 

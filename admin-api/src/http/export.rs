@@ -36,6 +36,7 @@ const URL_HEADER: &[&str] = &[
     "tags",
     "fallback_url",
     "max_visits",
+    "routes",
 ];
 
 const EVENT_HEADER: &[&str] = &[
@@ -79,6 +80,10 @@ impl CsvRow for UrlRow {
             self.tags.join(","),
             self.fallback_url.clone().unwrap_or_default(),
             self.max_visits.map(|m| m.to_string()).unwrap_or_default(),
+            match self.routes.0.as_slice() {
+                [] => String::new(),
+                routes => crate::db::urls::routes_json(routes).to_string(),
+            },
         ]
     }
 }
@@ -119,7 +124,7 @@ impl CsvRow for UserRow {
 /// Export links as CSV (the import format; same filters as `GET /urls`).
 #[utoipa::path(get, path = "/urls/export", tag = "urls", params(UrlQuery),
     responses((status = 200, content_type = "text/csv", body = String,
-               description = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url,max_visits"),
+               description = "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url,max_visits,routes"),
               (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, description = "Too many exports running"),
               (status = 503, body = ErrorBody)))]
 async fn export_urls(

@@ -40,6 +40,9 @@ pub struct StatsResponse {
     pub(crate) devices: Vec<DeviceVisits>,
     /// Where visitors came from (ISO 3166-1 alpha-2, or `unknown`).
     pub(crate) countries: Vec<CountryVisits>,
+    /// Which routing rule served the visits (its index; `null`: none, the
+    /// link's destination).
+    pub(crate) routes: Vec<RouteVisits>,
     pub(crate) bot_visits: i64,
     /// Visits sent to the link's fallback (in none of the counts above).
     pub(crate) fallback_visits: i64,
@@ -68,6 +71,12 @@ pub struct BrowserVisits {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OsVisits {
     pub(crate) os: String,
+    pub(crate) visits: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteVisits {
+    pub(crate) route: Option<i64>,
     pub(crate) visits: i64,
 }
 
@@ -126,6 +135,7 @@ pub(crate) async fn stats_of(
         operating_systems: Vec::new(),
         devices: Vec::new(),
         countries: Vec::new(),
+        routes: Vec::new(),
         bot_visits: totals.bot_visits,
         fallback_visits: totals.fallback_visits,
     };
@@ -147,6 +157,10 @@ pub(crate) async fn stats_of(
             }),
             "country" => stats.countries.push(CountryVisits {
                 country: value,
+                visits,
+            }),
+            "route" => stats.routes.push(RouteVisits {
+                route: value.parse().ok(),
                 visits,
             }),
             _ => {}

@@ -25,6 +25,7 @@ use crate::patch::{InputTimestamp, nullable, present};
 use crate::short_codes;
 use crate::state::AppState;
 use crate::validate;
+use shared::route::Route;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,6 +70,10 @@ pub struct UrlResponse {
     /// At most this many GET redirects are served, across all redirectors;
     /// then the link answers as expired.
     max_visits: Option<i64>,
+    /// Rules that send visitors elsewhere by device or country, first match
+    /// wins: `[{"when": {"device": "ios"|"android"|"desktop"} | {"country": "DE"}, "url": str}]`.
+    #[schema(value_type = Vec<Object>)]
+    routes: Vec<Route>,
 }
 
 /// Why a link is disabled.
@@ -98,6 +103,7 @@ impl UrlResponse {
             disabled: row.disabled_reason.map(|reason| Disabled { reason }),
             fallback_url: row.fallback_url,
             max_visits: row.max_visits,
+            routes: row.routes.0,
         }
     }
 }
@@ -136,6 +142,10 @@ pub struct CreateUrl {
     /// At most this many GET redirects (1 to 10^12).
     #[serde(default)]
     pub(crate) max_visits: Option<i64>,
+    /// Up to 10 routing rules (see the URL object).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub(crate) routes: Option<Vec<Route>>,
 }
 
 /// Body of `PUT /urls/{id}`: any subset of the fields; `expires_at: null` clears the expiry.
@@ -166,6 +176,10 @@ pub struct UpdateUrl {
     /// The cap; `null` removes it. Visits served so far keep counting.
     #[serde(default, deserialize_with = "nullable")]
     pub(crate) max_visits: Option<Option<i64>>,
+    /// The new rules, replacing the old ones (`[]` removes them).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub(crate) routes: Option<Vec<Route>>,
 }
 
 /// Filters of `GET /urls`.
@@ -255,10 +269,20 @@ fn check_target(field: &str, value: &str, state: &AppState) -> ApiResult<String>
 }
 
 /// Every URL of a link that the blocklist must allow, with its field.
-fn targets<'a>(original_url: &'a str, fallback_url: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+fn targets<'a>(
+    original_url: &'a str,
+    fallback_url: Option<&'a str>,
+    routes: &'a [Route],
+) -> Vec<(&'a str, &'a str)> {
     let mut targets = vec![("original_url", original_url)];
     targets.extend(fallback_url.map(|url| ("fallback_url", url)));
+    targets.extend(routes.iter().map(|route| ("routes", route.url.as_str())));
     targets
+}
+
+fn check_routes(routes: Vec<Route>, state: &AppState) -> ApiResult<Vec<Route>> {
+    validate::routes(routes, state.settings.public_host.as_deref())
+        .map_err(|p| ApiError::validation("routes", p))
 }
 
 fn check_title(value: &str) -> ApiResult<()> {
@@ -367,12 +391,14 @@ pub(crate) async fn create_link(
         .map(|url| check_target("fallback_url", url, state))
         .transpose()?;
     let max_visits = body.max_visits.map(check_max_visits).transpose()?;
+    let routes = check_routes(body.routes.unwrap_or_default(), state)?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     if !users::lock_live(write.tx(), user_id).await? {
         return Err(ApiError::not_found("user"));
     }
-    blocklist::check(write.tx(), &targets(&original_url, fallback_url.as_deref())).await?;
+    let to = targets(&original_url, fallback_url.as_deref(), &routes);
+    blocklist::check(write.tx(), &to).await?;
     let new = NewUrl {
         user_id,
         original_url: &original_url,
@@ -383,6 +409,7 @@ pub(crate) async fn create_link(
         disabled_reason: disabled_reason.as_deref(),
         fallback_url: fallback_url.as_deref(),
         max_visits,
+        routes: &routes,
     };
     let row = match &body.short_code {
         Some(code) => urls::insert(write.tx(), &new, code)
@@ -470,6 +497,7 @@ pub(crate) async fn update_link(
         .max_visits
         .map(|m| m.map(check_max_visits).transpose())
         .transpose()?;
+    let routes = body.routes.map(|r| check_routes(r, state)).transpose()?;
 
     let mut write = LinkWrite::begin(state, caller.actor().clone()).await?;
     let current = urls::get_for_update(write.tx(), id)
@@ -487,6 +515,7 @@ pub(crate) async fn update_link(
         disabled_reason: disabled.unwrap_or_else(|| old.disabled_reason.clone()),
         fallback_url: fallback_url.unwrap_or_else(|| old.fallback_url.clone()),
         max_visits: max_visits.unwrap_or(old.max_visits),
+        routes: routes.unwrap_or_else(|| old.routes.clone()),
     };
     let details = old.updated_details(&new);
     if details.is_empty() {
@@ -494,9 +523,10 @@ pub(crate) async fn update_link(
     }
     if new.original_url != old.original_url
         || new.fallback_url != old.fallback_url
+        || new.routes != old.routes
         || new.disabled_reason.is_none()
     {
-        let targets = targets(&new.original_url, new.fallback_url.as_deref());
+        let targets = targets(&new.original_url, new.fallback_url.as_deref(), &new.routes);
         blocklist::check(write.tx(), &targets).await?;
     }
     let row = urls::update(write.tx(), id, &new).await?;

@@ -1,7 +1,7 @@
 //! Import of `urls.csv`
 //! (`id,user_id,short_code,original_url,title,is_active,created_at,updated_at`,
 //! optionally `expires_at`, `redirect_type`, `tags` (joined by commas) and
-//! `fallback_url` and `max_visits`). New links get no `created`
+//! `fallback_url`, `max_visits` and `routes`, as JSON text). New links get no `created`
 //! events (the old service's `events.csv` already holds them); a row that
 //! changes an existing link writes the `updated` events a `PUT` would, and a
 //! row that revives a deleted link a `restored` event. Codes are permanent:
@@ -48,6 +48,8 @@ struct UrlRecord {
     fallback_url: Option<String>,
     #[serde(default)]
     max_visits: Option<i64>,
+    #[serde(default)]
+    routes: Option<String>,
 }
 
 /// Checks every row, then upserts them all in one [`LinkWrite`] whose events
@@ -81,6 +83,18 @@ pub async fn import(state: &AppState, upload: &CsvUpload, actor: Actor) -> ApiRe
     if let Some((row, pattern)) = blocklist::first_blocked_row(write.tx(), &fallbacks).await? {
         let problem = format!("points at a blocked host ({pattern})");
         return Err(row_error(row as usize, "fallback_url", problem));
+    }
+    let most_routes = rows.routes.iter().map(Vec::len).max().unwrap_or(0);
+    for k in 0..most_routes {
+        let urls: Vec<String> = rows
+            .routes
+            .iter()
+            .map(|routes| routes.get(k).map(|r| r.url.clone()).unwrap_or_default())
+            .collect();
+        if let Some((row, pattern)) = blocklist::first_blocked_row(write.tx(), &urls).await? {
+            let problem = format!("rule {k} points at a blocked host ({pattern})");
+            return Err(row_error(row as usize, "routes", problem));
+        }
     }
     if let Some((row, pattern)) =
         blocklist::first_blocked_row(write.tx(), &rows.original_urls).await?
@@ -214,6 +228,15 @@ fn columns(upload: &CsvUpload, settings: &Settings) -> ApiResult<UrlColumns> {
             .transpose()
             .map_err(|p| row_error(row, "max_visits", p))?;
         rows.max_visits.push(max_visits);
+        let routes = match r.routes.as_deref().map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| row_error(row, "routes", format!("must be JSON rules: {e}")))
+                .and_then(|routes| {
+                    validate::routes(routes, own_host).map_err(|p| row_error(row, "routes", p))
+                })?,
+        };
+        rows.routes.push(routes);
         Ok(())
     })?;
     if let Some((first, again)) = first_duplicate(rows.ids.iter()) {

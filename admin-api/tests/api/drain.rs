@@ -59,6 +59,7 @@ pub fn visit(id: &str, link: &Value) -> Visit {
         ),
         ip_prefix: Some("192.0.2.0/24".into()),
         fallback: false,
+        route: None,
     }
 }
 

@@ -81,13 +81,13 @@ async fn an_export_imported_into_an_emptied_system_exports_the_same(pool: PgPool
     );
     assert!(
         files[1].starts_with(
-            "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url,max_visits\n"
+            "id,user_id,short_code,original_url,title,is_active,created_at,updated_at,expires_at,redirect_type,tags,fallback_url,max_visits,routes\n"
         ),
         "{}",
         files[1]
     );
     assert!(
-        files[1].contains(",2099-01-02 03:04:05,308,\"Q3,launch\",https://example.com/sorry,\n"),
+        files[1].contains(",2099-01-02 03:04:05,308,\"Q3,launch\",https://example.com/sorry,,\n"),
         "{}",
         files[1]
     );

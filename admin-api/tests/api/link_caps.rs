@@ -96,11 +96,11 @@ async fn caps_travel_through_export_and_import(pool: PgPool) {
         export
             .lines()
             .next()
-            .is_some_and(|h| h.ends_with(",max_visits")),
+            .is_some_and(|h| h.ends_with(",max_visits,routes")),
         "{export}"
     );
     assert!(
-        export.contains(",capped,") && export.contains(",42\n"),
+        export.contains(",capped,") && export.contains(",42,\n"),
         "{export}"
     );
     let bad = format!(

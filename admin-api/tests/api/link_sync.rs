@@ -203,6 +203,7 @@ async fn records_are_versioned_and_valkey_never_takes_an_older_one(pool: PgPool)
         redirect_type: 302,
         fallback: None,
         max_visits: None,
+        routes: Vec::new(),
     };
     let refused: i64 = redis::cmd("EVAL")
         .arg(admin_api::WRITE_IF_NEWER)

@@ -28,6 +28,7 @@ mod keys;
 mod limits;
 mod link_caps;
 mod link_fallbacks;
+mod link_routes;
 mod link_sync;
 mod link_tags;
 mod pagination;

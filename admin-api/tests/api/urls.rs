@@ -375,7 +375,7 @@ async fn stats_of_an_unvisited_link_are_zero_and_unknown_codes_404(pool: PgPool)
         stats.json(),
         json!({"short_code": code, "url_id": link["id"], "total_visits": 0, "unique_visitors": 0,
                "last_visit_at": null, "visits_by_day": [], "top_referrers": [], "browsers": [],
-               "operating_systems": [], "devices": [], "countries": [], "bot_visits": 0,
+               "operating_systems": [], "devices": [], "countries": [], "routes": [], "bot_visits": 0,
                "fallback_visits": 0})
     );
     app.get("/urls/nope-nope/stats")

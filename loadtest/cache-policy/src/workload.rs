@@ -76,6 +76,7 @@ pub fn link(k: u32, seed: u64) -> LinkRecord {
         },
         fallback: None,
         max_visits: None,
+        routes: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::header::HeaderValue;
 use shared::link::LinkRecord;
+use shared::route::{Device, Route, When};
 
 /// A link ready to answer.
 #[derive(Debug, Clone)]
@@ -21,13 +22,53 @@ pub struct CachedLink {
     pub expires_at: Option<i64>,
     pub status: StatusCode,
     pub location: HeaderValue,
+    /// The link features it uses, if any: boxed, so that a link without
+    /// any (most) carries one pointer, and a request's future stays small.
+    pub features: Option<Box<Features>>,
+}
+
+/// A link's features.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
     /// Where visitors go when the link does not redirect.
     pub fallback: Option<HeaderValue>,
     /// At most this many GET redirects, across all redirectors.
     pub max_visits: Option<i64>,
+    /// Routing rules, first match wins.
+    pub routes: Vec<CachedRoute>,
+}
+
+/// A routing rule ready to answer.
+#[derive(Debug, Clone)]
+pub struct CachedRoute {
+    pub when: Match,
+    pub location: HeaderValue,
+}
+
+/// What a rule matches, compactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    Device(Device),
+    /// Two capital letters.
+    Country([u8; 2]),
 }
 
 impl CachedLink {
+    /// Where visitors go when the link does not redirect.
+    pub fn fallback(&self) -> Option<&HeaderValue> {
+        self.features.as_ref()?.fallback.as_ref()
+    }
+
+    /// The visit cap, if any.
+    pub fn max_visits(&self) -> Option<i64> {
+        self.features.as_ref()?.max_visits
+    }
+
+    /// The routing rules (none for most links).
+    pub fn routes(&self) -> &[CachedRoute] {
+        self.features.as_ref().map_or(&[], |f| &f.routes)
+    }
+
     /// Whether the link redirects at `now` (Unix seconds).
     pub fn redirects_at(&self, now: i64) -> bool {
         shared::link::redirects_at(self.active, self.expires_at, now)
@@ -57,6 +98,12 @@ const SCHEME_BITS: u8 = 0b11 << SCHEME_SHIFT;
 const EXTRAS: u8 = 1 << 7;
 const HAS_FALLBACK: u8 = 1;
 const HAS_CAP: u8 = 1 << 1;
+const HAS_ROUTES: u8 = 1 << 2;
+/// How a rule's condition is written: a device, or a country and its code.
+const WHEN_IOS: u8 = 0;
+const WHEN_ANDROID: u8 = 1;
+const WHEN_DESKTOP: u8 = 2;
+const WHEN_COUNTRY: u8 = 3;
 /// Flags and deadline.
 const FIXED_BYTES: usize = 5;
 
@@ -95,6 +142,10 @@ pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
     if record.max_visits.is_some() {
         features |= HAS_CAP;
     }
+    let routes = servable_routes(&record.routes);
+    if routes.is_some() {
+        features |= HAS_ROUTES;
+    }
     if features != 0 {
         flags |= EXTRAS;
     }
@@ -115,6 +166,22 @@ pub fn encode(record: Option<&LinkRecord>, deadline: u32) -> Vec<u8> {
     if let Some(fallback) = fallback {
         put_varint(&mut bytes, fallback.len() as i64);
         bytes.extend_from_slice(fallback.as_bytes());
+    }
+    if let Some(routes) = routes {
+        put_varint(&mut bytes, routes.len() as i64);
+        for route in routes {
+            match &route.when {
+                When::Device(Device::Ios) => bytes.push(WHEN_IOS),
+                When::Device(Device::Android) => bytes.push(WHEN_ANDROID),
+                When::Device(Device::Desktop) => bytes.push(WHEN_DESKTOP),
+                When::Country(code) => {
+                    bytes.push(WHEN_COUNTRY);
+                    bytes.extend_from_slice(code.as_bytes());
+                }
+            }
+            put_varint(&mut bytes, route.url.len() as i64);
+            bytes.extend_from_slice(route.url.as_bytes());
+        }
     }
     bytes.extend_from_slice(&record.target.as_bytes()[SCHEMES[scheme].len()..]);
     bytes
@@ -161,6 +228,11 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
     } else {
         None
     };
+    let routes = if features & HAS_ROUTES != 0 {
+        take_routes(&mut rest)?
+    } else {
+        Vec::new()
+    };
     let scheme = SCHEMES.get(usize::from((flags & SCHEME_BITS) >> SCHEME_SHIFT))?;
     let location = if scheme.is_empty() {
         HeaderValue::from_bytes(rest).ok()?
@@ -177,9 +249,53 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
         expires_at,
         status: StatusCode::from_u16(STATUSES[usize::from(flags & STATUS_BITS)]).ok()?,
         location,
-        fallback,
-        max_visits,
+        features: (features != 0).then(|| {
+            Box::new(Features {
+                fallback,
+                max_visits,
+                routes,
+            })
+        }),
     }))
+}
+
+/// The rules, if every one can be served (a country of two capitals, a
+/// URL that can be a header); a link with any other is served without its
+/// rules rather than with a shifted list.
+fn servable_routes(routes: &[Route]) -> Option<&[Route]> {
+    let servable = |route: &Route| {
+        HeaderValue::from_str(&route.url).is_ok()
+            && match &route.when {
+                When::Country(code) => shared::route::is_country(code),
+                When::Device(_) => true,
+            }
+    };
+    (!routes.is_empty() && routes.iter().all(servable)).then_some(routes)
+}
+
+fn take_routes(rest: &mut &[u8]) -> Option<Vec<CachedRoute>> {
+    let count = usize::try_from(take_varint(rest)?).ok()?;
+    let mut routes = Vec::with_capacity(count.min(shared::route::MAX_ROUTES));
+    for _ in 0..count {
+        let (&kind, after) = rest.split_first()?;
+        *rest = after;
+        let when = match kind {
+            WHEN_IOS => Match::Device(Device::Ios),
+            WHEN_ANDROID => Match::Device(Device::Android),
+            WHEN_DESKTOP => Match::Device(Device::Desktop),
+            WHEN_COUNTRY => {
+                let code: [u8; 2] = rest.get(..2)?.try_into().ok()?;
+                *rest = rest.get(2..)?;
+                Match::Country(code)
+            }
+            _ => return None,
+        };
+        let len = usize::try_from(take_varint(rest)?).ok()?;
+        let location = HeaderValue::from_bytes(rest.get(..len)?).ok()?;
+        *rest = rest.get(len..)?;
+        routes.push(CachedRoute { when, location });
+    }
+    Some(routes)
 }
 
 /// LEB128 of the zigzag form (small magnitudes take one to three bytes).
@@ -220,6 +336,7 @@ mod tests {
             redirect_type: status,
             fallback: None,
             max_visits: None,
+            routes: Vec::new(),
         }
     }
 
@@ -260,14 +377,14 @@ mod tests {
         assert_eq!(link.target(), "https://e.com/x");
         assert_eq!(link.expires_at, Some(5));
         assert_eq!(
-            link.fallback.as_ref().map(|f| f.as_bytes()),
+            link.fallback().map(|f| f.as_bytes()),
             Some(&b"https://e.com/sorry"[..])
         );
         assert!(
             decode(&bare)
                 .expect("decodes")
                 .expect("a link")
-                .fallback
+                .fallback()
                 .is_none()
         );
         let mut bad = with.clone();
@@ -276,7 +393,7 @@ mod tests {
             decode(&encode(Some(&bad), 1))
                 .expect("decodes")
                 .expect("a link")
-                .fallback
+                .fallback()
                 .is_none()
         );
     }
@@ -289,19 +406,60 @@ mod tests {
             .expect("decodes")
             .expect("a link");
         assert_eq!(
-            (link.max_visits, link.fallback.is_none()),
+            (link.max_visits(), link.fallback().is_none()),
             (Some(1_000_000), true)
         );
         capped.fallback = Some("https://e.com/over".into());
         let link = decode(&encode(Some(&capped), 1))
             .expect("decodes")
             .expect("a link");
-        assert_eq!(link.max_visits, Some(1_000_000));
+        assert_eq!(link.max_visits(), Some(1_000_000));
         assert_eq!(
-            link.fallback.as_ref().map(|f| f.as_bytes()),
+            link.fallback().map(|f| f.as_bytes()),
             Some(&b"https://e.com/over"[..])
         );
         assert_eq!(link.target(), "https://e.com/x");
+    }
+
+    #[test]
+    fn routes_ride_with_the_other_features_in_order() {
+        let mut routed = record("https://e.com/x", 307, Some(9));
+        routed.max_visits = Some(3);
+        routed.fallback = Some("https://e.com/over".into());
+        routed.routes = vec![
+            Route {
+                when: When::Device(Device::Ios),
+                url: "https://apps.apple.com/app".into(),
+            },
+            Route {
+                when: When::Country("DE".into()),
+                url: "https://e.de/".into(),
+            },
+            Route {
+                when: When::Device(Device::Desktop),
+                url: "https://e.com/desk".into(),
+            },
+        ];
+        let link = decode(&encode(Some(&routed), 1))
+            .expect("decodes")
+            .expect("a link");
+        assert_eq!(link.max_visits(), Some(3));
+        assert_eq!(link.target(), "https://e.com/x");
+        let whens: Vec<Match> = link.routes().iter().map(|r| r.when).collect();
+        assert_eq!(
+            whens,
+            [
+                Match::Device(Device::Ios),
+                Match::Country(*b"DE"),
+                Match::Device(Device::Desktop)
+            ]
+        );
+        assert_eq!(link.routes()[1].location.as_bytes(), b"https://e.de/");
+        routed.routes[1].when = When::Country("de".into());
+        let unservable = decode(&encode(Some(&routed), 1))
+            .expect("decodes")
+            .expect("a link");
+        assert!(unservable.routes().is_empty(), "no shifted list");
     }
 
     #[test]

@@ -372,3 +372,78 @@ async fn a_capped_link_serves_exactly_its_cap_however_many_visitors_race_then_it
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn routing_rules_send_each_visitor_by_device_or_country_and_the_stats_say_which() {
+    let dir = std::env::temp_dir().join(format!(
+        "urlshortener-routes-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    // Loopback placed in Germany, for this test only (tor-geoipdb's format).
+    std::fs::write(dir.join("geoip"), "2130706432,2147483647,DE\n").expect("geoip");
+    let system = System::start_with(vec![("GEOIP_DIR", dir.display().to_string())]).await;
+    let link = system.create_link("https://example.com/default").await;
+    let (id, code) = (
+        link["id"].clone(),
+        link["short_code"].as_str().expect("code").to_owned(),
+    );
+    let path = format!("/{code}");
+    let rules = json!([
+        {"when": {"device": "ios"}, "url": "https://apps.example/ios"},
+        {"when": {"country": "FR"}, "url": "https://example.fr/"},
+        {"when": {"device": "android"}, "url": "https://apps.example/android"},
+        {"when": {"country": "DE"}, "url": "https://example.de/"},
+    ]);
+    system.update_link(&id, &json!({"routes": rules})).await;
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15";
+    let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile";
+    let desktop = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+    for (agent, expected) in [
+        (iphone, "https://apps.example/ios"),
+        (android, "https://apps.example/android"),
+        (desktop, "https://example.de/"),
+    ] {
+        let reply = system.visit_with(&path, &[("user-agent", agent)]).await;
+        assert_eq!(
+            (reply.status, reply.location()),
+            (StatusCode::FOUND, Some(expected)),
+            "{agent}"
+        );
+    }
+    system
+        .update_link(
+            &id,
+            &json!({"routes": [{"when": {"country": "FR"}, "url": "https://example.fr/"}]}),
+        )
+        .await;
+    let reply = system.visit_with(&path, &[("user-agent", desktop)]).await;
+    assert_eq!(
+        reply.location(),
+        Some("https://example.com/default"),
+        "no rule matches"
+    );
+    system.until_pipeline_idle().await;
+    let stats = system.get(&format!("/urls/{code}/stats")).await.json();
+    let mut routes: Vec<(serde_json::Value, i64)> = stats["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|r| (r["route"].clone(), r["visits"].as_i64().expect("visits")))
+        .collect();
+    routes.sort_by_key(|(route, _)| route.to_string());
+    assert_eq!(
+        routes,
+        [
+            (json!(0), 1),
+            (json!(2), 1),
+            (json!(3), 1),
+            (serde_json::Value::Null, 1)
+        ]
+    );
+    system.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
