@@ -569,6 +569,10 @@ def cache_hits(args, figures, admin, admin_pid, redirector, nginx_port, paths):
     log(f"visits: {served} served, {events} redirect events")
 
 
+# Links the features phase creates (ids after the imported ones).
+FEATURE_LINKS = 3
+
+
 def link_features(args, figures, admin, redirector):
     """One link each, every request on it: no features, then a cap it never
     reaches (each GET takes a visit from its Valkey counter), then two device
@@ -582,7 +586,9 @@ def link_features(args, figures, admin, redirector):
         return json.loads(reply)["short_code"]
     routed = {"routes": [{"when": {"device": "ios"}, "url": "https://example.com/ios"},
                          {"when": {"device": "desktop"}, "url": "https://example.com/desktop"}]}
-    for name, body in [("plain", {}), ("capped", {"max_visits": 10**12}), ("routed", routed)]:
+    features = [("plain", {}), ("capped", {"max_visits": 10**12}), ("routed", routed)]
+    assert len(features) == FEATURE_LINKS
+    for name, body in features:
         paths = write_paths(args.workdir, f"feature-{name}.txt", [create(body)])
         figures[f"feature_{name}"] = rounds(f"one {name} link", redirector, paths, args)
 
@@ -653,7 +659,8 @@ def memory(args, procs, figures, admin, codes):
     extra = extra[: max(0, args.rss_links - len(codes))]
     if extra:
         log(f"importing {len(extra)} more links for the memory figure")
-        import_links(admin, procs.workdir, extra, first_id=len(codes) + 1)
+        # Past the ids of the links the features phase creates through the API.
+        import_links(admin, procs.workdir, extra, first_id=len(codes) + 1 + FEATURE_LINKS)
     every = write_paths(procs.workdir, "every.txt", codes + extra)
     port = free_port()
     big = start_redirector(procs, "redirector-rss", port)

@@ -16,6 +16,7 @@ mod inspect;
 mod keys;
 mod limits;
 mod link_drills;
+mod link_features;
 mod metrics;
 mod redirects;
 mod system;
