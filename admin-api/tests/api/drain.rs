@@ -217,11 +217,14 @@ async fn a_push_cut_off_after_some_of_its_streams_and_retried_counts_each_visit_
     let (app, mut drain, valkey) = app_and_drain(pool, 5);
     let user = app.create_user("alice", "alice@example.com").await;
     let mut links = Vec::new();
+    // Fixed codes, so that the batch spans both streams on every run
+    // (eight random codes land in one stream once in 128 runs).
     for n in 0..8 {
-        links.push(
-            app.create_url(user, &format!("https://example.com/cut/{n}"))
-                .await,
-        );
+        let body = serde_json::json!({"user_id": user, "original_url": format!("https://example.com/cut/{n}"),
+                                      "short_code": format!("cutcode{n}")});
+        let created = app.post_json("/urls", &body).await;
+        created.assert_status(axum::http::StatusCode::CREATED);
+        links.push(created.json());
     }
     let batch: Vec<Visit> = links
         .iter()
