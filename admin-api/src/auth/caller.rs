@@ -98,6 +98,18 @@ pub enum Visible {
     Nothing,
 }
 
+impl Visible {
+    /// A filter narrowed to what the caller may see: `narrow` gets the
+    /// user the filter must keep to (`None`: every user); `None` when the
+    /// caller may see nothing of what was asked.
+    pub fn narrow<F>(self, narrow: impl FnOnce(Option<i64>) -> F) -> Option<F> {
+        match self {
+            Self::Users(user_id) => Some(narrow(user_id)),
+            Self::Nothing => None,
+        }
+    }
+}
+
 impl Caller {
     /// The caller when the API runs open: an admin named `open`.
     pub fn open() -> Self {

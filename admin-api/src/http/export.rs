@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::{Caller, Visible};
+use crate::auth::Caller;
 use crate::csv_export::{self, CHUNK_ROWS, CsvRow, boolean, timestamp};
 use crate::db::events::{EventFilter, EventRow};
 use crate::db::urls::{UrlFilter, UrlRow};
@@ -144,23 +144,17 @@ pub(crate) async fn urls_file(
 ) -> ApiResult<Response> {
     let asked = query.user_id;
     let mut filter: UrlFilter = query.filter()?;
-    let visible = match caller.visible(asked) {
-        Visible::Users(user_id) => {
-            filter.user_id = user_id;
-            true
-        }
-        Visible::Nothing => false,
-    };
-    let pool = state.pool.clone();
-    csv_export::stream(take_export(state)?, "urls", URL_HEADER, move |after| {
-        let (pool, filter) = (pool.clone(), filter.clone());
-        async move {
-            if !visible {
-                return Ok(Vec::new());
-            }
-            Ok(urls::list(&pool, &filter, after, CHUNK_ROWS, 0).await?)
-        }
-    })
+    let filter = caller.visible(asked).narrow(|user_id| {
+        filter.user_id = user_id;
+        filter
+    });
+    visible_file(
+        state,
+        "urls",
+        URL_HEADER,
+        filter,
+        |pool, filter, after| async move { urls::list(&pool, &filter, after, CHUNK_ROWS, 0).await },
+    )
     .await
 }
 
@@ -187,21 +181,41 @@ pub(crate) async fn events_file(
 ) -> ApiResult<Response> {
     let asked = query.user_id;
     let mut filter: EventFilter = query.filter();
-    let visible = match caller.visible(asked) {
-        Visible::Users(user_id) => {
-            filter.user_id = user_id;
-            true
-        }
-        Visible::Nothing => false,
-    };
+    let filter = caller.visible(asked).narrow(|user_id| {
+        filter.user_id = user_id;
+        filter
+    });
+    visible_file(state, "events", EVENT_HEADER, filter, |pool, filter, after| async move {
+        events::list(&pool, &filter, after, CHUNK_ROWS, 0).await
+    })
+    .await
+}
+
+/// The rows `filter` selects as a streamed file, `read` reading each chunk;
+/// no filter (a caller who may see none of them): the header alone.
+async fn visible_file<F, T, R, Fut>(
+    state: &AppState,
+    name: &str,
+    header: &[&str],
+    filter: Option<F>,
+    read: R,
+) -> ApiResult<Response>
+where
+    F: Clone + Send + Sync + 'static,
+    T: CsvRow,
+    R: Fn(sqlx::PgPool, F, i64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = sqlx::Result<Vec<T>>> + Send + 'static,
+{
     let pool = state.pool.clone();
-    csv_export::stream(take_export(state)?, "events", EVENT_HEADER, move |after| {
-        let (pool, filter) = (pool.clone(), filter.clone());
+    csv_export::stream(take_export(state)?, name, header, move |after| {
+        let chunk = filter
+            .clone()
+            .map(|filter| read(pool.clone(), filter, after));
         async move {
-            if !visible {
-                return Ok(Vec::new());
+            match chunk {
+                Some(chunk) => Ok(chunk.await?),
+                None => Ok(Vec::new()),
             }
-            Ok(events::list(&pool, &filter, after, CHUNK_ROWS, 0).await?)
         }
     })
     .await
