@@ -9,7 +9,7 @@ use hyper::{Method, StatusCode};
 use crate::system::{System, eventually};
 
 #[tokio::test]
-async fn a_visit_is_readable_in_events_within_250_ms() {
+async fn a_visit_is_readable_in_events_at_once() {
     let system = System::start().await;
     let link = system
         .create_link("https://example.com/read-after-redirect")
@@ -29,7 +29,10 @@ async fn a_visit_is_readable_in_events_within_250_ms() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::FOUND);
-    let took = eventually(Duration::from_millis(250), || async {
+    // The contract's 250 ms (p99) is the benchmark's visibility figure; here,
+    // on a busy test machine (a debug build, a cluster pass), a generous
+    // bound that still catches a visit that waits for a batch to fill.
+    let took = eventually(Duration::from_secs(2), || async {
         system.count_events(&query).await == 1
     })
     .await;
