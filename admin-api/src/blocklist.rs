@@ -178,24 +178,25 @@ pub fn check_reason(reason: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// The first row (1-based) of an import whose destination the blocklist
-/// blocks, with the entry's pattern. Takes the lock shared.
-pub async fn first_blocked_row(
+/// The first of an import's `(row, field, url)` targets that the blocklist
+/// blocks, all checked in one query. Takes the lock shared.
+pub async fn first_blocked_row<'a>(
     db: &mut PgConnection,
-    urls: &[String],
-) -> ApiResult<Option<(i64, String)>> {
+    targets: impl IntoIterator<Item = (usize, &'a str, &'a str)>,
+) -> ApiResult<Option<db::BlockedRow>> {
     db::lock_shared(&mut *db).await?;
-    let (mut rows, mut patterns) = (Vec::new(), Vec::new());
-    for (i, url) in urls.iter().enumerate() {
+    let (mut rows, mut fields, mut patterns) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, field, url) in targets {
         for pattern in host_of(url)
             .map(|h| patterns_blocking(&h))
             .unwrap_or_default()
         {
-            rows.push(i as i64 + 1);
+            rows.push(row as i64);
+            fields.push(field);
             patterns.push(pattern);
         }
     }
-    Ok(db::first_blocked_row(&mut *db, &rows, &patterns).await?)
+    Ok(db::first_blocked_row(&mut *db, &rows, &fields, &patterns).await?)
 }
 
 #[cfg(test)]

@@ -189,27 +189,13 @@ pub fn from_config(config: &Config, pool: PgPool) -> anyhow::Result<(AppState, D
         batch: config.drain_batch as usize,
         claim_idle: config.drain_claim_idle,
         max_deliveries: config.drain_max_deliveries,
-        countries: Arc::new(load_countries(&config.geoip_dir)),
+        countries: Arc::new(shared::geo::Countries::load_or_empty(
+            &config.geoip_dir,
+            "every visit's country is unknown",
+        )),
     };
     let (state, drain) = build(pool, valkey, settings, Some((drain_valkey, drain_settings)));
     Ok((state, drain.context("the drain was asked for")?))
-}
-
-/// The IP-to-country database in `dir`, or none (every country `unknown`)
-/// with a warning.
-fn load_countries(dir: &std::path::Path) -> shared::geo::Countries {
-    match shared::geo::Countries::load(dir) {
-        Ok(loaded) => {
-            tracing::info!(ranges = loaded.countries.len(), skipped_lines = loaded.skipped,
-                dir = %dir.display(), "IP-to-country database loaded");
-            loaded.countries
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, dir = %dir.display(),
-                "no IP-to-country database (install tor-geoipdb or set GEOIP_DIR); every visit's country is unknown");
-            shared::geo::Countries::default()
-        }
-    }
 }
 
 /// Shortest command timeout of the drain's connection (its reads block).

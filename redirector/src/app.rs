@@ -375,8 +375,9 @@ impl App {
 
     /// Where a redirect goes: the first routing rule the visitor matches
     /// (its index), else the link's destination (links without rules never
-    /// come here); the country table is read from disk the first time any
-    /// rule asks for a country.
+    /// come here). The device and the country are worked out once, when a
+    /// rule first asks; the country table is read from disk the first time
+    /// any rule asks for a country.
     async fn route_of<'l, B>(
         &self,
         link: &'l CachedLink,
@@ -384,15 +385,23 @@ impl App {
         peer: IpAddr,
     ) -> (&'l HeaderValue, Option<u8>) {
         let headers = request.headers();
-        let agent = headers.get(hyper::header::USER_AGENT);
-        let device = Device::of(agent.map_or(&b""[..], HeaderValue::as_bytes));
+        let mut device = None;
+        let mut country = None;
         for (index, route) in link.routes().iter().enumerate() {
             let matches = match route.when {
-                Match::Device(wanted) => wanted == device,
+                Match::Device(wanted) => {
+                    let agent = headers.get(hyper::header::USER_AGENT);
+                    wanted
+                        == *device.get_or_insert_with(|| {
+                            Device::of(agent.map_or(&b""[..], HeaderValue::as_bytes))
+                        })
+                }
                 Match::Country(wanted) => {
-                    let client = client_ip(peer, headers, &self.inner.trusted_proxies);
-                    let countries = self.countries().await;
-                    countries.of(client).is_some_and(|c| c.as_bytes() == wanted)
+                    if country.is_none() {
+                        let client = client_ip(peer, headers, &self.inner.trusted_proxies);
+                        country = Some(self.countries().await.of(client));
+                    }
+                    country.flatten().is_some_and(|c| c.as_bytes() == wanted)
                 }
             };
             if matches {
@@ -404,17 +413,12 @@ impl App {
 
     /// The IP-to-country table, loaded once, off the serving threads.
     async fn countries(&self) -> &Countries {
-        let dir = self.inner.geoip_dir.clone();
         self.inner
             .countries
-            .get_or_init(|| async move {
-                let load = tokio::task::spawn_blocking(move || match Countries::load(&dir) {
-                    Ok(loaded) => loaded.countries,
-                    Err(err) => {
-                        tracing::warn!(error = %err, dir = %dir.display(),
-                            "no IP-to-country database: country rules match nobody");
-                        Countries::default()
-                    }
+            .get_or_init(|| async {
+                let dir = self.inner.geoip_dir.clone();
+                let load = tokio::task::spawn_blocking(move || {
+                    Countries::load_or_empty(&dir, "country rules match nobody")
                 });
                 load.await.unwrap_or_default()
             })

@@ -51,6 +51,23 @@ impl Countries {
         ))
     }
 
+    /// The database in `dir`, or none with a warning that says what goes
+    /// `without` it: both binaries read it this one way.
+    pub fn load_or_empty(dir: &Path, without: &str) -> Self {
+        match Self::load(dir) {
+            Ok(loaded) => {
+                tracing::info!(ranges = loaded.countries.len(), skipped_lines = loaded.skipped,
+                    dir = %dir.display(), "IP-to-country database loaded");
+                loaded.countries
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, dir = %dir.display(),
+                    "no IP-to-country database (install tor-geoipdb or set GEOIP_DIR): {without}");
+                Self::default()
+            }
+        }
+    }
+
     /// Ranges from the texts of a `geoip` and a `geoip6` file.
     pub fn parse(v4: &str, v6: &str) -> Loaded {
         let mut skipped = 0;

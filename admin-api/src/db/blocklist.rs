@@ -118,24 +118,38 @@ pub async fn first_blocking(
     .await
 }
 
-/// The first row (1-based) whose patterns, `(row, pattern)` pairs as
-/// parallel columns, hold a listed one, with that entry's pattern.
+/// A row of an import that points at a blocked host.
+#[derive(Debug)]
+pub struct BlockedRow {
+    /// 1-based.
+    pub row: i64,
+    /// The column whose URL is blocked.
+    pub field: String,
+    /// The entry that blocks it.
+    pub pattern: String,
+}
+
+/// The first row whose patterns, `(row, field, pattern)` triples as
+/// parallel columns, hold a listed one.
 pub async fn first_blocked_row(
     db: impl PgExecutor<'_>,
     rows: &[i64],
+    fields: &[&str],
     patterns: &[String],
-) -> sqlx::Result<Option<(i64, String)>> {
-    let found = sqlx::query!(
-        r#"SELECT r.row AS "row!", b.pattern
-           FROM UNNEST($1::bigint[], $2::text[]) AS r(row, pattern)
+) -> sqlx::Result<Option<BlockedRow>> {
+    let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+    sqlx::query_as!(
+        BlockedRow,
+        r#"SELECT r.row AS "row!", r.field AS "field!", b.pattern
+           FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS r(row, field, pattern)
            JOIN blocklist b ON b.pattern = r.pattern
            ORDER BY r.row, b.id LIMIT 1"#,
         rows,
+        &fields,
         patterns
     )
     .fetch_optional(db)
-    .await?;
-    Ok(found.map(|f| (f.row, f.pattern)))
+    .await
 }
 
 /// Up to `limit` live, enabled links with ids above `after_id` whose code,

@@ -61,6 +61,25 @@ impl UrlColumns {
     }
 }
 
+impl UrlColumns {
+    /// Every URL a row sends visitors to, with its 1-based row and its
+    /// column: the destination, the fallback, each rule's.
+    pub fn targets(&self) -> impl Iterator<Item = (usize, &str, &str)> {
+        (0..self.ids.len()).flat_map(move |i| {
+            let fallback = self.fallback_urls[i]
+                .as_deref()
+                .map(|url| ("fallback_url", url));
+            let routes = self.routes[i]
+                .iter()
+                .map(|rule| ("routes", rule.url.as_str()));
+            std::iter::once(("original_url", self.original_urls[i].as_str()))
+                .chain(fallback)
+                .chain(routes)
+                .map(move |(field, url)| (i + 1, field, url))
+        })
+    }
+}
+
 /// Tags joined by commas, apart again (spaces around each and empty ones
 /// dropped).
 pub fn split_tags(joined: &str) -> Vec<String> {

@@ -75,32 +75,9 @@ pub async fn import(state: &AppState, upload: &CsvUpload, actor: Actor) -> ApiRe
     if let Some(row) = imports::first_code_taken(write.tx(), &rows).await? {
         return Err(ApiError::conflict("short_code", "belongs to another link").at_row(row as u64));
     }
-    let fallbacks: Vec<String> = rows
-        .fallback_urls
-        .iter()
-        .map(|f| f.clone().unwrap_or_default())
-        .collect();
-    if let Some((row, pattern)) = blocklist::first_blocked_row(write.tx(), &fallbacks).await? {
-        let problem = format!("points at a blocked host ({pattern})");
-        return Err(row_error(row as usize, "fallback_url", problem));
-    }
-    let most_routes = rows.routes.iter().map(Vec::len).max().unwrap_or(0);
-    for k in 0..most_routes {
-        let urls: Vec<String> = rows
-            .routes
-            .iter()
-            .map(|routes| routes.get(k).map(|r| r.url.clone()).unwrap_or_default())
-            .collect();
-        if let Some((row, pattern)) = blocklist::first_blocked_row(write.tx(), &urls).await? {
-            let problem = format!("rule {k} points at a blocked host ({pattern})");
-            return Err(row_error(row as usize, "routes", problem));
-        }
-    }
-    if let Some((row, pattern)) =
-        blocklist::first_blocked_row(write.tx(), &rows.original_urls).await?
-    {
-        let problem = format!("points at a blocked host ({pattern})");
-        return Err(row_error(row as usize, "original_url", problem));
+    if let Some(blocked) = blocklist::first_blocked_row(write.tx(), rows.targets()).await? {
+        let problem = format!("points at a blocked host ({})", blocked.pattern);
+        return Err(row_error(blocked.row as usize, &blocked.field, problem));
     }
     write_change_events(&mut write, &rows).await?;
     imports::upsert_urls(write.tx(), &rows).await?;

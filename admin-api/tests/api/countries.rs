@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use admin_api::{DrainSettings, Settings};
+use admin_api::DrainSettings;
 use serde_json::{Value, json};
 use shared::geo::Countries;
 use shared::visit::Visit;
 use sqlx::PgPool;
 
-use crate::drain::{drain_settings, drain_until_idle, push_visits, visit};
-use crate::support::{PUBLIC_BASE, TestApp, test_valkey};
+use crate::drain::{app_and_drain_with, drain_settings, drain_until_idle, push_visits, visit};
+use crate::support::TestApp;
 
 /// 192.0.2.0/24 in Germany, 2001:db8::/32 in France.
 const V4: &str = "# test ranges\n3221225984,3221226239,DE\n";
@@ -26,19 +26,11 @@ fn from(id: &str, link: &Value, prefix: &str) -> Visit {
 }
 
 async fn drained(pool: PgPool, countries: Countries, prefixes: &[&str]) -> (TestApp, Value) {
-    let valkey = test_valkey();
     let settings = DrainSettings {
         countries: Arc::new(countries),
         ..drain_settings()
     };
-    let (state, drain) = admin_api::build(
-        pool.clone(),
-        valkey.clone(),
-        Settings::new(PUBLIC_BASE),
-        Some((valkey.separate(), settings)),
-    );
-    let mut drain = drain.expect("a drain");
-    let app = TestApp::with_state(pool, valkey.clone(), state);
+    let (app, mut drain, valkey) = app_and_drain_with(pool, settings);
     let user = app.create_user("ann", "ann@example.com").await;
     let link = app.create_url(user, "https://example.com/").await;
     let visits: Vec<Visit> = prefixes
@@ -77,13 +69,7 @@ async fn each_visit_gets_the_country_of_its_prefix_in_its_event_and_the_stats(po
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, ["DE", "DE", "FR", "unknown", "unknown"]);
-    let stats = app
-        .get(&format!(
-            "/urls/{}/stats",
-            link["short_code"].as_str().expect("code")
-        ))
-        .await
-        .json();
+    let stats = app.stats_of(&link).await;
     assert_eq!(
         stats["countries"],
         json!([{"country": "DE", "visits": 2}, {"country": "unknown", "visits": 2},
@@ -100,13 +86,7 @@ async fn each_visit_gets_the_country_of_its_prefix_in_its_event_and_the_stats(po
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]
 async fn without_a_database_every_country_is_unknown(pool: PgPool) {
     let (app, link) = drained(pool, Countries::default(), &["192.0.2.0/24"]).await;
-    let stats = app
-        .get(&format!(
-            "/urls/{}/stats",
-            link["short_code"].as_str().expect("code")
-        ))
-        .await
-        .json();
+    let stats = app.stats_of(&link).await;
     assert_eq!(
         stats["countries"],
         json!([{"country": "unknown", "visits": 1}])

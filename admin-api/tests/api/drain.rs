@@ -31,11 +31,16 @@ pub fn drain_settings() -> DrainSettings {
 
 /// An app and a drain on the same database and Valkey namespace.
 pub fn app_and_drain(pool: PgPool, max_deliveries: u32) -> (TestApp, Drain, Valkey) {
-    let valkey = test_valkey();
     let settings = DrainSettings {
         max_deliveries,
         ..drain_settings()
     };
+    app_and_drain_with(pool, settings)
+}
+
+/// An app and a drain with `settings`, on the same database and namespace.
+pub fn app_and_drain_with(pool: PgPool, settings: DrainSettings) -> (TestApp, Drain, Valkey) {
+    let valkey = test_valkey();
     let (state, drain) = admin_api::build(
         pool.clone(),
         valkey.clone(),

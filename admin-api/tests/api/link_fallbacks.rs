@@ -72,12 +72,9 @@ async fn a_fallback_is_checked_stored_changed_and_carried_by_the_record(pool: Pg
         app.valkey_record(code).await.expect("a record").fallback,
         None
     );
-    let updates = app
-        .get(&format!("/events?url_id={id}&event_type=updated"))
-        .await
-        .json();
+    let updates = app.event_details(id, "updated").await;
     assert_eq!(
-        updates[0]["details"],
+        updates[0],
         json!({"field": "fallback_url", "new_value": ""})
     );
 }
@@ -134,13 +131,7 @@ async fn visits_to_a_fallback_are_counted_apart(pool: PgPool) {
         .collect();
     push_visits(&valkey, &visits).await.expect("XADD");
     drain_until_idle(&mut drain).await;
-    let stats = app
-        .get(&format!(
-            "/urls/{}/stats",
-            link["short_code"].as_str().expect("code")
-        ))
-        .await
-        .json();
+    let stats = app.stats_of(&link).await;
     assert_eq!(
         (&stats["total_visits"], &stats["fallback_visits"]),
         (&json!(1), &json!(2))

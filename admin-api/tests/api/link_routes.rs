@@ -78,14 +78,8 @@ async fn rules_are_checked_stored_carried_and_changed(pool: PgPool) {
             .routes
             .is_empty()
     );
-    let updates = app
-        .get(&format!("/events?url_id={id}&event_type=updated"))
-        .await
-        .json();
-    assert_eq!(
-        updates[0]["details"],
-        json!({"field": "routes", "new_value": "[]"})
-    );
+    let updates = app.event_details(id, "updated").await;
+    assert_eq!(updates[0], json!({"field": "routes", "new_value": "[]"}));
 }
 
 #[sqlx::test(migrator = "admin_api::MIGRATOR")]

@@ -207,6 +207,29 @@ impl TestApp {
 
     /// Rows in each table, deleted ones included: what a failed request must
     /// leave unchanged.
+    /// The stats of `link` (a URL object).
+    pub async fn stats_of(&self, link: &Value) -> Value {
+        let code = link["short_code"].as_str().expect("a link's code");
+        let reply = self.get(&format!("/urls/{code}/stats")).await;
+        reply.assert_status(StatusCode::OK);
+        reply.json()
+    }
+
+    /// The details of link `url_id`'s events of `event_type`, oldest first.
+    pub async fn event_details(&self, url_id: &Value, event_type: &str) -> Vec<Value> {
+        let reply = self
+            .get(&format!("/events?url_id={url_id}&event_type={event_type}"))
+            .await;
+        reply.assert_status(StatusCode::OK);
+        let events = reply.json();
+        events
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|event| event["details"].clone())
+            .collect()
+    }
+
     pub async fn row_counts(&self) -> RowCounts {
         let count = |table: &'static str| {
             let pool = self.pool.clone();
