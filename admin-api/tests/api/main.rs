@@ -22,6 +22,7 @@ mod drain;
 mod events;
 mod export;
 mod hostile_clients;
+mod hostile_link_features;
 mod import_rules;
 mod imports;
 mod keys;
