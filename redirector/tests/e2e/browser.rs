@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 use crate::system::free_port;
 
 /// The screenshots the README shows.
-const README_SCREENSHOTS: [&str; 2] = ["links", "link"];
+const README_SCREENSHOTS: [&str; 4] = ["links", "link", "link-features", "blocklist"];
 
 /// How long a page may take to show what a test waits for.
 const WAIT: Duration = Duration::from_secs(20);
@@ -79,6 +79,16 @@ impl Browser {
             .goto(url)
             .await
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// Signs in to the console at `admin` with `key` and waits for the
+    /// links list.
+    pub async fn sign_in(&self, admin: &str, key: &str) {
+        self.goto(&format!("{admin}/ui/")).await;
+        self.fill("API key", key).await;
+        self.click("Sign in").await;
+        self.find(Locator::XPath("//h1[normalize-space()='Links']"))
+            .await;
     }
 
     /// The input labelled `label` (its `<label for>`).

@@ -64,11 +64,7 @@ async fn a_person_manages_a_link_in_the_console_from_sign_in_to_sign_out() {
         "Invalid API key"
     );
     browser.screenshot("sign-in").await;
-    browser.fill("API key", &system.admin_key).await;
-    browser.click("Sign in").await;
-    browser
-        .find(Locator::XPath("//h1[normalize-space()='Links']"))
-        .await;
+    browser.sign_in(&admin, &system.admin_key).await;
 
     // A new link: a bad destination first, shown next to its field and kept.
     browser.click("New link").await;

@@ -7,7 +7,7 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 
 use crate::redirects::WITHIN;
-use crate::system::System;
+use crate::system::{System, geoip_placing_loopback_in};
 
 #[tokio::test]
 async fn a_blocklist_entry_stops_its_links_redirecting_at_once_and_removing_it_does_not_restart_them()
@@ -162,16 +162,7 @@ async fn a_capped_link_serves_exactly_its_cap_however_many_visitors_race_then_it
 
 #[tokio::test]
 async fn routing_rules_send_each_visitor_by_device_or_country_and_the_stats_say_which() {
-    let dir = std::env::temp_dir().join(format!(
-        "urlshortener-routes-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).expect("a directory");
-    // Loopback placed in Germany, for this test only (tor-geoipdb's format).
-    std::fs::write(dir.join("geoip"), "2130706432,2147483647,DE\n").expect("geoip");
+    let dir = geoip_placing_loopback_in("DE");
     let system = System::start_with(vec![("GEOIP_DIR", dir.display().to_string())]).await;
     let link = system.create_link("https://example.com/default").await;
     let (id, code) = (

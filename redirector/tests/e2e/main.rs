@@ -8,6 +8,7 @@ mod cluster_drills;
 mod connections;
 mod consistency;
 mod console;
+mod console_features;
 mod dependency_drills;
 mod deps;
 mod drills;

@@ -107,6 +107,27 @@ pub async fn fresh_database(server_url: &str) -> (String, String) {
     (database, database_url)
 }
 
+/// A fresh directory holding an IP-to-country range file in tor-geoipdb's
+/// format that places loopback (where every test visit comes from) in
+/// `country`: what `GEOIP_DIR` names, for one test.
+pub fn geoip_placing_loopback_in(country: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "urlshortener-geoip-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    // 127.0.0.0/8 as the integers of its first and last address.
+    std::fs::write(
+        dir.join("geoip"),
+        format!("2130706432,2147483647,{country}\n"),
+    )
+    .expect("geoip");
+    dir
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("addr").port()
