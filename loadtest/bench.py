@@ -466,6 +466,8 @@ def main():
     parser.add_argument("--stats-visits", type=int, default=1_000_000)
     parser.add_argument("--visibility-samples", type=int, default=200)
     parser.add_argument("--rss-links", type=int, default=1_000_000)
+    parser.add_argument("--pinned-valkey-core", type=int, default=1,
+                        help="the core Valkey runs on in the pinned phase (1: wrk's, 0: the server's)")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated subset of: {', '.join(PHASES)} (default: all)")
     scaling.add_arguments(parser)
@@ -533,8 +535,9 @@ def run(args, procs, figures):
     if "drain" in args.phases:
         admin_process = drain_rate(args, procs, figures, admin_process, admin_port)
     if "pinned" in args.phases:
-        # Core 0 is the server's alone: the drain paused, Valkey with wrk.
-        with drain_paused(admin_process.pid), moved_to_core(valkey_pid(), 1):
+        # Core 0 is the server's, core 1 wrk's; the drain paused, Valkey with wrk
+        # (--pinned-valkey-core 1, the default) or with the server (0).
+        with drain_paused(admin_process.pid), moved_to_core(valkey_pid(), args.pinned_valkey_core):
             pinned(args, procs, figures, paths, codes)
     if "rss" in args.phases:
         memory(args, procs, figures, admin, codes)
@@ -635,7 +638,7 @@ def drain_rate(args, procs, figures, admin_process, admin_port):
 
 def pinned(args, procs, figures, paths, codes):
     """Redirector on core 0, wrk on core 1, for a low-noise p99; nginx alike.
-    The caller pauses the drain and moves Valkey to wrk's core."""
+    The caller pauses the drain and moves Valkey to `--pinned-valkey-core`."""
     port = free_port()
     process = start_redirector(procs, "redirector-pinned", port, pin=0)
     run_wrk(f"http://127.0.0.1:{port}", paths, max(2, args.warmup), args.connections, pin=1, script="sequential_path.lua")

@@ -68,6 +68,9 @@ pub struct App {
     /// own ([`App::for_serving_thread`]), whose connection is driven by that
     /// thread's runtime, so a lookup never hops to another thread.
     valkey: Valkey,
+    /// Where served visits go: each serving thread has its own buffer,
+    /// pushed by a task on that thread.
+    visits: Arc<VisitSink>,
 }
 
 struct Inner {
@@ -86,7 +89,6 @@ struct Inner {
     request_ids: RequestIds,
     invalidations: InvalidationMetrics,
     subscription_silence: Duration,
-    visits: Arc<VisitSink>,
     trusted_proxies: Vec<ipnet::IpNet>,
     limits: RequestLimits,
     rate_limits: Arc<RateLimits>,
@@ -162,7 +164,6 @@ impl App {
             request_ids: RequestIds::default(),
             invalidations,
             subscription_silence: parts.subscription_silence,
-            visits: parts.visits,
             trusted_proxies: parts.trusted_proxies,
             limits: parts.limits,
             rate_limits,
@@ -174,17 +175,25 @@ impl App {
         Self {
             valkey: inner.valkey.clone(),
             inner: Arc::new(inner),
+            visits: parts.visits,
         }
     }
 
-    /// The handler for one serving thread: the same state, and a Valkey
+    /// The handler for one serving thread: the same state, a Valkey
     /// connection of the thread's own (made on its first lookup, on the
-    /// thread's runtime).
-    pub fn for_serving_thread(&self) -> Self {
+    /// thread's runtime), and the thread's own visit buffer.
+    pub fn for_serving_thread(&self, visits: Arc<VisitSink>) -> Self {
         Self {
             inner: self.inner.clone(),
             valkey: self.inner.valkey.separate(),
+            visits,
         }
+    }
+
+    /// A Valkey handle with a connection of its own, for a serving thread's
+    /// visit pusher (so that its batches never queue before lookups).
+    pub fn separate_valkey(&self) -> Valkey {
+        self.inner.valkey.separate()
     }
 
     /// The background task that applies invalidations, until `shutdown`.
@@ -360,7 +369,7 @@ impl App {
                 .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
                 .map(|v| clip(v, max))
         };
-        self.inner.visits.record(&VisitRef {
+        self.visits.record(&VisitRef {
             short_code: code,
             url_id: link.url_id,
             user_id: link.user_id,

@@ -1,14 +1,15 @@
 //! The redirector process, assembled once for `main` and for the tests:
-//! [`Application::build`] makes the lookup tiers, the visit buffer and its
-//! pusher, and binds one `SO_REUSEPORT` socket per serving thread;
-//! [`Application::run_until_stopped`] runs the background tasks on one
-//! `TaskTracker` and serves on a single-threaded runtime per serving thread
-//! (nginx's model: a connection and its requests stay on one thread). On shutdown the
-//! connections drain first (within the grace period); then the tasks are
-//! cancelled, and the pusher, whose senders went with the connections,
-//! flushes the visit buffer before the process ends.
+//! [`Application::build`] makes the lookup tiers, a visit buffer and its
+//! pusher per serving thread, and binds one `SO_REUSEPORT` socket per
+//! serving thread; [`Application::run_until_stopped`] runs the background
+//! tasks on one `TaskTracker` and serves on a single-threaded runtime per
+//! serving thread (nginx's model: a connection, its requests and their
+//! visits stay on one thread). On shutdown each thread's connections drain
+//! first (within the grace period); then its pusher, whose senders went with
+//! the connections, flushes its buffer; then the background tasks stop.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -23,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{App, Parts};
 use crate::config::Config;
 use crate::server::ServerLimits;
-use crate::visits::{BufferLimits, Pusher, VisitMetrics};
+use crate::visits::{BufferLimits, Pusher, VisitMetrics, VisitSink};
 
 /// A built redirector, listening and ready to run.
 pub struct Application {
@@ -31,7 +32,8 @@ pub struct Application {
     listeners: Vec<std::net::TcpListener>,
     port: u16,
     app: App,
-    pusher: Pusher,
+    /// One visit buffer and its pusher per serving thread.
+    visits: Vec<(Arc<VisitSink>, Pusher)>,
     valkey: Valkey,
     visit_batch: usize,
     limits: ServerLimits,
@@ -55,10 +57,12 @@ impl Application {
             visits: config.visit_buffer as usize,
             bytes: usize::try_from(config.visit_buffer_bytes).unwrap_or(usize::MAX),
         };
-        let (visits, pusher) = crate::visits::buffer(
+        let threads = config.serving_threads();
+        let visits = crate::visits::buffers(
             limits,
             usize::from(config.redis.visit_streams),
             VisitMetrics::register(&mut registry),
+            threads,
         );
         let app = App::new(
             registry,
@@ -70,23 +74,22 @@ impl Application {
                 negative_ttl: config.negative_ttl,
                 ready_timeout: config.ready_timeout,
                 subscription_silence: config.subscription_silence,
-                visits,
+                // The handler `main` keeps until the threads start; its
+                // clone of the first thread's sink goes before they drain.
+                visits: visits[0].0.clone(),
                 trusted_proxies: config.trusted_proxies.0.clone(),
                 limits: config.request_limits(),
                 not_found_redirect: config.not_found_redirect()?,
                 geoip_dir: config.geoip_dir.clone(),
             },
         );
-        let (listeners, port) = shared::listener::bind_reuse_port(
-            "redirector",
-            config.listen,
-            config.serving_threads(),
-        )?;
+        let (listeners, port) =
+            shared::listener::bind_reuse_port("redirector", config.listen, threads)?;
         Ok(Self {
             listeners,
             port,
             app,
-            pusher,
+            visits,
             valkey,
             visit_batch: config.visit_batch as usize,
             limits: config.server_limits(),
@@ -99,16 +102,16 @@ impl Application {
         self.port
     }
 
-    /// Runs the visit pusher, the invalidation subscription, the dependency
-    /// checks and the rate-limit sweeps on this runtime, and serves on one
-    /// single-threaded runtime per serving thread until `shutdown` is
-    /// cancelled; then drains the connections, stops the tasks and lets the
-    /// pusher flush (each wait bounded by the grace period).
+    /// Runs the invalidation subscription, the dependency checks and the
+    /// rate-limit sweeps on this runtime, and serves (and pushes visits) on
+    /// one single-threaded runtime per serving thread until `shutdown` is
+    /// cancelled; then drains the connections, lets the pushers flush and
+    /// stops the tasks (each wait bounded by the grace period).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listeners,
             app,
-            pusher,
+            visits,
             valkey,
             visit_batch,
             limits,
@@ -116,7 +119,6 @@ impl Application {
             ..
         } = self;
         let tasks = TaskTracker::new();
-        let push_task = tasks.spawn(pusher.run(valkey.clone(), visit_batch, grace));
         let invalidations = tasks.spawn(app.invalidations(shutdown.clone()));
         tasks.spawn(app.dependency_checks(shutdown.clone()));
         tasks.spawn(app.rate_limit_sweeps(shutdown.clone()));
@@ -124,13 +126,21 @@ impl Application {
         // The Valkey connection's driver lives on this runtime, not on a
         // serving thread's (which would then carry every thread's lookups).
         let _ = tokio::time::timeout(VALKEY_WARMUP, valkey.connection()).await;
-        // `app` moves into the serving threads: once the connections
-        // drained, the handler and with it the visit sender are gone.
+        // `app` moves into the serving threads: once a thread's connections
+        // drained, its handler and with it its visit sender are gone.
         let threads = listeners
             .into_iter()
+            .zip(visits)
             .enumerate()
-            .map(|(index, socket)| {
-                serving_thread(index, socket, app.clone(), limits, shutdown.clone(), grace)
+            .map(|(index, (socket, (sink, pusher)))| {
+                let serving = Serving {
+                    app: app.for_serving_thread(sink),
+                    pusher,
+                    visit_batch,
+                    limits,
+                    grace,
+                };
+                serving_thread(index, socket, serving, shutdown.clone())
             })
             .collect::<anyhow::Result<Vec<_>>>();
         drop(app);
@@ -145,11 +155,6 @@ impl Application {
         invalidations
             .await
             .context("while stopping the invalidation task")?;
-        // The pusher flushes what is left and ends once the senders are gone.
-        if tokio::time::timeout(grace, push_task).await.is_err() {
-            tracing::error!("visits still buffered at exit: connections outlived the grace period");
-            return served;
-        }
         tasks.wait().await;
         served
     }
@@ -158,15 +163,43 @@ impl Application {
 /// How long start-up waits to connect to Valkey before serving anyway.
 const VALKEY_WARMUP: Duration = Duration::from_secs(1);
 
+/// What one serving thread runs: its handler and its visit pusher.
+struct Serving {
+    app: App,
+    pusher: Pusher,
+    visit_batch: usize,
+    limits: ServerLimits,
+    grace: Duration,
+}
+
+impl Serving {
+    /// Serves until `shutdown`, drains the connections, then lets the
+    /// pusher flush what they left (each wait bounded by the grace period).
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            app,
+            pusher,
+            visit_batch,
+            limits,
+            grace,
+        } = self;
+        let pushing = tokio::spawn(pusher.run(app.separate_valkey(), visit_batch, grace));
+        let served = crate::server::run(listener, app, limits, shutdown, grace).await;
+        // The pusher ends once the senders (the handler's clones) are gone.
+        if tokio::time::timeout(grace, pushing).await.is_err() {
+            tracing::error!("visits still buffered at exit: connections outlived the grace period");
+        }
+        served
+    }
+}
+
 /// Starts a serving thread: a single-threaded runtime accepting on its own
-/// socket and serving every connection it accepts.
+/// socket, serving every connection it accepts and pushing their visits.
 fn serving_thread(
     index: usize,
     listener: std::net::TcpListener,
-    app: App,
-    limits: ServerLimits,
+    serving: Serving,
     shutdown: CancellationToken,
-    grace: Duration,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
     std::thread::Builder::new()
         .name(format!("redirector-{index}"))
@@ -176,10 +209,9 @@ fn serving_thread(
                 .build()
                 .context("while starting a serving runtime")?;
             let stop = shutdown.clone();
-            let app = app.for_serving_thread();
             let served = runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener).context("while listening")?;
-                crate::server::run(listener, app, limits, stop, grace).await
+                serving.run(listener, stop).await
             });
             // One thread's failure stops them all.
             if served.is_err() {

@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 /// Exit status for bad configuration (EX_USAGE, as linkerd does).
 const EXIT_CONFIG: u8 = 64;
 
-// The main runtime runs only the background tasks (the visit pusher, the
-// invalidation subscription, checks, sweeps) and the shared Valkey
-// connection: one thread is plenty, and the serving threads have their own.
+// The main runtime runs only the background tasks (the invalidation
+// subscription, checks, sweeps) and the shared Valkey connection: one thread
+// is plenty; the serving threads have their own runtimes, Valkey connections
+// and visit pushers.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let config = Config::parse();

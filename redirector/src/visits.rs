@@ -1,7 +1,8 @@
 //! The visit pipeline's first half: each served redirect hands a compact
 //! record to an in-process buffer bounded in visits and in bytes (O(1),
-//! never blocking the response);
-//! one task pushes what waits to the Valkey streams with pipelined `XADD`,
+//! never blocking the response); each serving thread has its own buffer,
+//! and a task on the same thread pushes what waits to the Valkey streams
+//! with pipelined `XADD`,
 //! as soon as the previous push is done, so batches grow only under load
 //! (and then linger 2 ms to grow further).
 //! While Valkey is down the task retries with backoff and the buffer holds
@@ -136,25 +137,44 @@ pub fn buffer(
     streams: usize,
     metrics: VisitMetrics,
 ) -> (Arc<VisitSink>, Pusher) {
-    let (sender, receiver) = mpsc::channel(limits.visits.max(1));
-    let instance = format!("{:016x}", rand::random::<u64>());
+    buffers(limits, streams, metrics, 1)
+        .pop()
+        .expect("one buffer asked for")
+}
+
+/// Creates `count` buffers, one per serving thread, so that each thread
+/// pushes its own visits on its own runtime (no visit crosses threads).
+/// They share `limits`: the visits bound split between them, the bytes
+/// bound one for all; each has its own instance id for visit ids.
+pub fn buffers(
+    limits: BufferLimits,
+    streams: usize,
+    metrics: VisitMetrics,
+    count: usize,
+) -> Vec<(Arc<VisitSink>, Pusher)> {
+    let count = count.max(1);
     let bytes = Arc::new(AtomicUsize::new(0));
-    let sink = VisitSink {
-        sender,
-        instance,
-        streams,
-        sequence: AtomicU64::new(0),
-        bytes: bytes.clone(),
-        max_bytes: limits.bytes,
-        metrics: metrics.clone(),
-    };
-    let pusher = Pusher {
-        receiver,
-        streams,
-        bytes,
-        metrics,
-    };
-    (Arc::new(sink), pusher)
+    (0..count)
+        .map(|_| {
+            let (sender, receiver) = mpsc::channel((limits.visits / count).max(1));
+            let sink = VisitSink {
+                sender,
+                instance: format!("{:016x}", rand::random::<u64>()),
+                streams,
+                sequence: AtomicU64::new(0),
+                bytes: bytes.clone(),
+                max_bytes: limits.bytes,
+                metrics: metrics.clone(),
+            };
+            let pusher = Pusher {
+                receiver,
+                streams,
+                bytes: bytes.clone(),
+                metrics: metrics.clone(),
+            };
+            (Arc::new(sink), pusher)
+        })
+        .collect()
 }
 
 /// The task that pushes buffered visits to Valkey.
@@ -261,6 +281,34 @@ mod tests {
             .map(|_| {
                 let visit = pusher.receiver.try_recv().expect("buffered");
                 // One visit object is an entry of the first format.
+                let decoded = shared::visit_stream::decode_entry(visit.json()).expect("decodes");
+                decoded[0].visit_id.clone()
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn each_serving_thread_has_its_own_buffer_within_the_process_bound() {
+        let metrics = VisitMetrics::register(&mut Registry::default());
+        let limits = BufferLimits {
+            visits: 4,
+            bytes: 1 << 20,
+        };
+        let mut buffers = buffers(limits, 1, metrics.clone(), 2);
+        for (sink, _) in &buffers {
+            for _ in 0..3 {
+                sink.record(&VISIT);
+            }
+        }
+        assert_eq!(metrics.depth.get(), 4, "two each: the bound is split");
+        assert_eq!(metrics.overflow.get(), 2);
+        // Each buffer numbers its visits from 0: its own instance keeps the
+        // ids apart.
+        let ids: Vec<String> = buffers
+            .iter_mut()
+            .map(|(_, pusher)| {
+                let visit = pusher.receiver.try_recv().expect("buffered");
                 let decoded = shared::visit_stream::decode_entry(visit.json()).expect("decodes");
                 decoded[0].visit_id.clone()
             })
