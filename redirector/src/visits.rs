@@ -264,6 +264,14 @@ mod tests {
         route: None,
     };
 
+    /// The id of the next visit waiting in `pusher`'s buffer.
+    fn next_visit_id(pusher: &mut Pusher) -> String {
+        let visit = pusher.receiver.try_recv().expect("buffered");
+        // One visit object is an entry of the first format.
+        let decoded = shared::visit_stream::decode_entry(visit.json()).expect("decodes");
+        decoded[0].visit_id.clone()
+    }
+
     #[test]
     fn a_full_buffer_counts_overflow_and_ids_are_unique() {
         let metrics = VisitMetrics::register(&mut Registry::default());
@@ -277,14 +285,7 @@ mod tests {
         }
         assert_eq!(metrics.overflow.get(), 3);
         assert_eq!(metrics.depth.get(), 2);
-        let ids: Vec<String> = (0..2)
-            .map(|_| {
-                let visit = pusher.receiver.try_recv().expect("buffered");
-                // One visit object is an entry of the first format.
-                let decoded = shared::visit_stream::decode_entry(visit.json()).expect("decodes");
-                decoded[0].visit_id.clone()
-            })
-            .collect();
+        let ids: Vec<String> = (0..2).map(|_| next_visit_id(&mut pusher)).collect();
         assert_ne!(ids[0], ids[1]);
     }
 
@@ -307,11 +308,7 @@ mod tests {
         // ids apart.
         let ids: Vec<String> = buffers
             .iter_mut()
-            .map(|(_, pusher)| {
-                let visit = pusher.receiver.try_recv().expect("buffered");
-                let decoded = shared::visit_stream::decode_entry(visit.json()).expect("decodes");
-                decoded[0].visit_id.clone()
-            })
+            .map(|(_, pusher)| next_visit_id(pusher))
             .collect();
         assert_ne!(ids[0], ids[1]);
     }

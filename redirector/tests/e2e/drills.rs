@@ -150,7 +150,9 @@ async fn admin_killed_mid_drain_and_restarted_loses_and_doubles_nothing() {
 
 #[tokio::test]
 async fn redirector_terminated_mid_load_flushes_every_visit() {
-    let mut system = System::start().await;
+    // Four serving threads whatever the machine: each pushes its own
+    // buffer, and each must flush it before the process ends.
+    let mut system = System::start_with(vec![("REDIRECTOR_WORKERS", "4".to_owned())]).await;
     let link = system
         .create_link("https://example.com/drill-sigterm")
         .await;
